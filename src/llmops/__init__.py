@@ -1,0 +1,64 @@
+"""llmops: the LLMOps platform, as a Python library.
+
+    import llmops
+    with llmops.start_run(experiment="demo", name="r1") as run:
+        run.log_params({"lr": 1e-4})
+        run.log_metric("loss", 0.5, step=1)
+        run.log_artifact("out/")
+
+Names are imported on first use, so `import llmops` and `llmops --help` stay fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "start_run": "llmops.tracking",
+    "open_tracking": "llmops.tracking",
+    "ActiveRun": "llmops.tracking",
+    "Run": "llmops.tracking",
+    "RunStatus": "llmops.tracking",
+    "MetricPoint": "llmops.tracking",
+    "Settings": "llmops.config",
+    "get_settings": "llmops.config",
+    "Workspace": "llmops.workspace",
+    "parse_ref": "llmops.refs",
+    "Ref": "llmops.refs",
+    "LlmopsError": "llmops.errors",
+}
+
+__all__ = [
+    "ActiveRun",
+    "LlmopsError",
+    "MetricPoint",
+    "Ref",
+    "Run",
+    "RunStatus",
+    "Settings",
+    "Workspace",
+    "__version__",
+    "get_settings",
+    "open_tracking",
+    "parse_ref",
+    "start_run",
+]
+
+if TYPE_CHECKING:
+    from llmops.config import Settings, get_settings
+    from llmops.errors import LlmopsError
+    from llmops.refs import Ref, parse_ref
+    from llmops.tracking import ActiveRun, MetricPoint, Run, RunStatus, open_tracking, start_run
+    from llmops.workspace import Workspace
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'llmops' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,42 @@
+"""The root `llmops` command and its groups."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import typer
+
+from llmops.cli import config, init, keys, lineage, runs, server
+
+HELP = {"help_option_names": ["-h", "--help"]}
+
+app = typer.Typer(
+    name="llmops",
+    help="llmops: data, prompts, fine-tuning, evaluation, registry, gateway and monitoring "
+    "for LLM applications, in one closed loop.",
+    context_settings=HELP,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def root(
+    home: Path | None = typer.Option(
+        None, "--home", envvar="LLMOPS_HOME", help="llmops home folder [default: ~/.llmops]"),
+) -> None:
+    if home is not None:
+        os.environ["LLMOPS_HOME"] = str(home)
+        from llmops.config import get_settings
+
+        get_settings.cache_clear()
+
+
+app.command("init", context_settings=HELP)(init.init)
+app.add_typer(config.app, name="config")
+app.add_typer(keys.app, name="keys")
+app.add_typer(runs.app, name="runs")
+app.add_typer(lineage.app, name="lineage")
+app.command("server", context_settings=HELP)(server.serve)

@@ -1,0 +1,52 @@
+"""The FastAPI application: `/healthz` (public) and `/api/v1` (keys and roles)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from sqlalchemy import text
+
+from llmops import __version__
+from llmops.config import Settings, get_settings
+from llmops.server import problems
+from llmops.server.routes import artifacts, keys, runs
+from llmops.server.security import KeyCache
+from llmops.store.migrate import upgrade
+from llmops.tracking.local import LocalTracking
+from llmops.workspace import Workspace
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app; the workspace opens (and migrates, under a lock) at startup."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        workspace = Workspace.open(settings, migrate=False)
+        upgrade(workspace.store)
+        LocalTracking(workspace, actor="llmops").reap_dead_runs()
+        app.state.workspace = workspace
+        yield
+
+    app = FastAPI(
+        title="llmops",
+        version=__version__,
+        description="The llmops API. Every route under /api/v1 needs "
+        "'Authorization: Bearer llmops_...'; errors are RFC 9457 problem+json.",
+        lifespan=lifespan,
+    )
+    app.state.key_cache = KeyCache(settings.key_cache_ttl_s)
+    problems.install(app)
+
+    @app.get("/healthz", tags=["health"])
+    def healthz(request: Request) -> dict[str, str]:
+        """Liveness and database reachability; the only route without a key."""
+        with request.app.state.workspace.store.read() as conn:
+            conn.execute(text("SELECT 1"))
+        return {"status": "ok", "version": __version__}
+
+    for module in (runs, artifacts, keys):
+        app.include_router(module.router)
+    return app
