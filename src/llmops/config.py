@@ -63,6 +63,18 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(
         default=5 * 1024**3, gt=0, description="Largest artifact the server accepts in one upload."
     )
+    encryption_key: SecretStr | None = Field(
+        default=None,
+        description="Master key for sensitive datasets: 32 bytes, base64 (urlsafe or standard). "
+        "Wraps each version's data key; never stored.",
+    )
+    encryption_key_file: Path | None = Field(
+        default=None, description="A file holding the master key, instead of ENCRYPTION_KEY."
+    )
+    max_line_bytes: int = Field(
+        default=16 * 1024 * 1024, gt=0,
+        description="Longest single line or record accepted when importing a dataset.",
+    )
     key_cache_ttl_s: float = Field(
         default=5.0,
         ge=0,

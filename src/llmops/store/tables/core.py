@@ -1,4 +1,4 @@
-"""The metadata schema, as SQLAlchemy Core tables.
+"""Core tables: users, keys, audit, experiments, runs, metrics, artifacts, lineage.
 
 Timestamps are integer epoch milliseconds (UTC). Ids are ULIDs. Alembic migrations in
 ``migrations/versions`` create exactly these tables; a test checks they agree.

@@ -1,0 +1,44 @@
+"""The metadata schema as SQLAlchemy Core tables, one module per service, one MetaData.
+
+Alembic migrations in ``store/migrations/versions`` create exactly these tables; a test
+checks that they agree.
+"""
+
+from llmops.store.tables.core import (
+    api_keys,
+    audit_events,
+    experiments,
+    latest_metrics,
+    lineage_edges,
+    metadata,
+    metrics,
+    params,
+    run_artifacts,
+    runs,
+    tags,
+    users,
+)
+from llmops.store.tables.datasets import dataset_versions, datasets
+from llmops.store.tables.labels import label_events, labels
+from llmops.store.tables.prompts import prompt_versions, prompts
+
+__all__ = [
+    "dataset_versions",
+    "datasets",
+    "label_events",
+    "labels",
+    "prompt_versions",
+    "prompts",
+    "api_keys",
+    "audit_events",
+    "experiments",
+    "latest_metrics",
+    "lineage_edges",
+    "metadata",
+    "metrics",
+    "params",
+    "run_artifacts",
+    "runs",
+    "tags",
+    "users",
+]
