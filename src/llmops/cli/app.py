@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from llmops.cli import config, init, keys, lineage, runs, server
+from llmops.cli import config, datasets, init, keys, lineage, runs, server
 
 HELP = {"help_option_names": ["-h", "--help"]}
 
@@ -36,6 +36,7 @@ def root(
 
 app.command("init", context_settings=HELP)(init.init)
 app.add_typer(config.app, name="config")
+app.add_typer(datasets.app, name="datasets")
 app.add_typer(keys.app, name="keys")
 app.add_typer(runs.app, name="runs")
 app.add_typer(lineage.app, name="lineage")
