@@ -23,6 +23,22 @@ llmops runs show "$RUN"
 step "llmops lineage show run:$RUN"
 llmops lineage show "run:$RUN"
 
+step "a versioned dataset: import with splits, show, peek at the test split"
+llmops datasets import travel-qa examples/data/travel-qa.jsonl --kind chat \
+  --split train=0.8,val=0.1,test=0.1
+llmops datasets show travel-qa@1
+llmops datasets head "travel-qa@1#test" -n 1
+
+step "profile (exploratory analysis) with a self-contained HTML report"
+llmops datasets profile travel-qa@1 --html "$LLMOPS_HOME/travel-qa-profile.html" --quiet
+echo "report: $LLMOPS_HOME/travel-qa-profile.html"
+
+step "derive a filtered version with SQL, then diff and lineage"
+llmops datasets derive travel-food --from travel-qa@1 \
+  --where "messages ILIKE '%eat%' OR messages ILIKE '%dish%' OR messages ILIKE '%food%'"
+llmops datasets diff travel-qa@1 travel-food@1
+llmops lineage show dataset:travel-food@1
+
 step "llmops keys list"
 llmops keys list
 echo

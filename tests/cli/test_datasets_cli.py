@@ -37,6 +37,11 @@ def test_import_show_head_versions_diff_derive_export(tmp_path: Path) -> None:
     assert len(out.read_text().splitlines()) == 14
     names = [d["name"] for d in as_json(llmops(home, "datasets", "list", "--json"))]
     assert names == ["rome", "travel-qa"]
+    graph = as_json(llmops(home, "lineage", "show", "dataset:rome@1", "--json"))
+    assert graph["root"] == f"dataset:{derived['version']['id']}"
+    assert [e["relation"] for e in graph["upstream"]] == ["derived"]
+    text = llmops(home, "lineage", "show", "dataset:rome@1").stdout
+    assert "dataset:travel-qa@2" in text and "dataset:rome@1" in text
 
 
 def test_bad_input_exits_1_with_the_message(tmp_path: Path) -> None:

@@ -86,3 +86,6 @@ def test_profile_over_http(client: Any, keys: dict[str, str]) -> None:
     upload(client, keys["maintainer"], "qa", body)
     profile = client.get("/api/v1/datasets/qa/versions/1/profile", headers=auth(keys["viewer"]))
     assert profile.status_code == 200 and profile.json()["row_count"] == 20
+    html = client.get("/api/v1/datasets/qa/versions/1/profile", headers=auth(keys["viewer"]),
+                      params={"format": "html"})
+    assert html.headers["content-type"].startswith("text/html") and "<svg" in html.text

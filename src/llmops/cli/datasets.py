@@ -161,7 +161,9 @@ def show(ref: str = typer.Argument(..., help="dataset:NAME[@VERSION]"), json_: b
     if v.splits:
         console.print("splits    " + ", ".join(f"{k}={n:,}" for k, n in v.splits["counts"].items())
                       + f" (seed {v.splits['seed']})")
-    console.print(f"source    {json.dumps(v.source) if v.source else '-'}")
+    source = {k: val for k, val in (v.source or {}).items()
+              if k not in ("checkpoints", "options")}
+    console.print(f"source    {json.dumps(source) if source else '-'}")
     console.print(f"created   {when(v.created_at)} UTC by {v.created_by}")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import typer
 from rich.tree import Tree
 
@@ -16,6 +18,10 @@ def node_of(text: str) -> str:
     from llmops.refs import ID_KINDS, parse_ref
 
     ref = parse_ref(text, default_kind="run")
+    if ref.kind == "dataset":
+        from llmops.datasets import get_version
+
+        return f"dataset:{get_version(text).id}"
     if ref.kind not in ID_KINDS:
         from llmops.errors import InvalidInput
 
@@ -25,7 +31,8 @@ def node_of(text: str) -> str:
 
 
 @app.command("show", context_settings=HELP)
-def show(ref: str = typer.Argument(..., help="An object reference, e.g. run:01JD3Q..."),
+def show(ref: str = typer.Argument(..., help="An object reference, e.g. run:01JD3Q... or "
+                                   "dataset:NAME@VERSION"),
          depth: int = typer.Option(10, "--depth", min=1, max=50, help="How far to walk."),
          json_: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Show upstream (what REF came from) and downstream (what came from REF)."""
@@ -35,11 +42,31 @@ def show(ref: str = typer.Argument(..., help="An object reference, e.g. run:01JD
     if json_:
         print_json(graph)
         return
-    tree = Tree(f"[bold]{graph.root}[/bold]")
+    name = _names([graph.root] + [n for e in graph.upstream + graph.downstream
+                                  for n in (e.source, e.target)])
+    tree = Tree(f"[bold]{name(graph.root)}[/bold]")
     up = tree.add("upstream (came from)")
     for e in graph.upstream:
-        up.add(f"{e.source} --{e.relation}--> {e.target}")
+        up.add(f"{name(e.source)} --{e.relation}--> {name(e.target)}")
     down = tree.add("downstream (went into)")
     for e in graph.downstream:
-        down.add(f"{e.source} --{e.relation}--> {e.target}")
+        down.add(f"{name(e.source)} --{e.relation}--> {name(e.target)}")
     console.print(tree)
+
+
+def _names(nodes: list[str]) -> Callable[[str], str]:
+    """Readable names for nodes whose ids mean little to a person (dataset versions)."""
+    ids = [n.split(":", 1)[1] for n in nodes if n.startswith("dataset:")]
+    known: dict[str, str] = {}
+    if ids:
+        from llmops.datasets.versions import version_names
+        from llmops.workspace import Workspace
+
+        with Workspace.open().store.read() as conn:
+            known = version_names(conn, ids)
+
+    def name(node: str) -> str:
+        kind, _, ident = node.partition(":")
+        return f"{known[ident]} ({node})" if kind == "dataset" and ident in known else node
+
+    return name

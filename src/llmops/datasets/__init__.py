@@ -21,12 +21,16 @@ __all__ = [
     "DatasetInfo",
     "DatasetVersion",
     "ImportReport",
+    "derive",
+    "diff",
+    "export",
     "get_version",
     "head",
     "import_dataset",
     "iter_rows",
     "list_datasets",
     "list_versions",
+    "profile",
     "read_rows",
 ]
 
@@ -153,3 +157,36 @@ def head(ref: str, n: int = 5, *, workspace: Workspace | None = None) -> list[di
         if len(rows) >= n:
             break
     return rows
+
+
+def diff(a: str, b: str, *, workspace: Workspace | None = None) -> Any:
+    """Rows added, removed and changed from version `a` to `b` (a `DatasetDiff`)."""
+    from llmops.datasets.ops import diff_versions
+
+    return diff_versions(_ws(workspace), a, b)
+
+
+def derive(name: str, source: str, *, where: str | None = None, dedup: str | None = None,
+           threshold: float = 0.8, redact_pii: bool = False,
+           workspace: Workspace | None = None, actor: str | None = None) -> ImportReport:
+    """A new version of `name` from `source` filtered (SQL), deduplicated or redacted."""
+    from llmops.datasets.ops import derive_dataset
+
+    return derive_dataset(_ws(workspace), name, source, where=where, dedup=dedup,
+                          threshold=threshold, redact_pii=redact_pii, actor=_actor(actor))
+
+
+def export(ref: str, dest: str | Path, fmt: str = "jsonl", *, with_ids: bool = False,
+           workspace: Workspace | None = None) -> Path:
+    """Write a version (or split) as JSONL, Parquet or a Hugging Face datasets folder."""
+    from llmops.datasets.ops import export_dataset
+
+    return export_dataset(_ws(workspace), ref, dest, fmt, with_ids=with_ids)
+
+
+def profile(ref: str, *, tokenizer: str | None = None, workspace: Workspace | None = None
+            ) -> Any:
+    """Profile a version (stored with it); `llmops.datasets.report.render_html` draws it."""
+    from llmops.datasets.ops import profile_version
+
+    return profile_version(_ws(workspace), ref, tokenizer=tokenizer)

@@ -126,3 +126,11 @@ def list_stored(conn: Connection, name: str) -> list[StoredVersion]:
     rows = conn.execute(select(dataset_versions).where(dataset_versions.c.dataset_id == ds)
                         .order_by(dataset_versions.c.version)).all()
     return [StoredVersion(r, name) for r in rows]
+
+
+def version_names(conn: Connection, ids: list[str]) -> dict[str, str]:
+    """``{version id: "dataset:NAME@N"}`` for display (lineage)."""
+    rows = conn.execute(select(dataset_versions.c.id, datasets.c.name, dataset_versions.c.version)
+                        .join(datasets, datasets.c.id == dataset_versions.c.dataset_id)
+                        .where(dataset_versions.c.id.in_(ids))).all()
+    return {r.id: f"dataset:{r.name}@{r.version}" for r in rows}

@@ -9,12 +9,12 @@ from __future__ import annotations
 import tempfile
 from collections.abc import AsyncGenerator, Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import orjson
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import StreamingResponse
+from fastapi.responses import HTMLResponse, StreamingResponse
 from pydantic import BaseModel
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartParser
@@ -70,12 +70,18 @@ def show_version(name: str, selector: str, request: Request, who: Reader) -> Dat
 
 
 @router.get("/datasets/{name}/versions/{selector}/profile", response_model=Profile)
-def profile(name: str, selector: str, request: Request, who: Reader,
-            refresh: bool = False) -> Profile:
-    """The stored profile of a version, computed now if there is none (or `refresh`)."""
+def profile(name: str, selector: str, request: Request, who: Reader, refresh: bool = False,
+            format: Literal["json", "html"] = "json") -> Response:
+    """The stored profile of a version, computed now if there is none (or `refresh`);
+    ``format=html`` gives the self-contained report with charts."""
     ref = _ref(name, selector)
     found = None if refresh else stored_profile(workspace(request), ref)
-    return found or profile_version(workspace(request), ref)
+    result = found or profile_version(workspace(request), ref)
+    if format == "html":
+        from llmops.datasets.report import render_html
+
+        return HTMLResponse(render_html(result, title=f"dataset:{name}@{selector}"))
+    return as_json(result)
 
 
 @router.get("/datasets/{name}/versions/{selector}/rows")
