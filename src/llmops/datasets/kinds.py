@@ -73,11 +73,24 @@ def _instruction(row: dict[str, Any]) -> Problems:
     return problems
 
 
+def _plain_messages(value: Any) -> bool:
+    """The common case, checked fast: a non-empty list of {role, content: str} dicts."""
+    if type(value) is not list or not value:
+        return False
+    for m in value:
+        if type(m) is not dict or m.get("role") not in ROLES or type(m.get("content")) is not str:
+            return False
+    return True
+
+
 def _chat(row: dict[str, Any]) -> Problems:
-    problems: Problems = []
-    if "messages" not in row:
+    messages = row.get("messages")
+    if _plain_messages(messages):
+        return []
+    if messages is None:
         return [("messages", "is missing")]
-    _messages(row["messages"], "messages", problems)
+    problems: Problems = []
+    _messages(messages, "messages", problems)
     return problems
 
 
