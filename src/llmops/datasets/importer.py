@@ -94,85 +94,84 @@ def import_records(workspace: Workspace, name: str, records: Iterator[Record],
     seal, wrapped = _sealer(workspace, name, version_id) if options.sensitive else (None, None)
     earlier = _earlier_versions(workspace, name)
     known = {c.id: c for v in earlier if v.info.encrypted == options.sensitive for c in v.chunks}
-    writer = ChunkWriter(workspace.artifacts, known=known, seal=seal)
-    redactor = _redactor() if options.redact_pii else None
-
-    problems: list[str] = []
-    rejected = rows = 0
-    warnings: Counter[str] = Counter()
-    redactions: Counter[str] = Counter()
-    fields: dict[str, None] = {}
-    split_counts: Counter[str] = Counter()
-    checkpoints: list[list[Any]] = []
-    if options.resume is not None:
-        writer.chunks = list(options.resume.chunks)
-        writer.reused = len(writer.chunks)
-        rows = options.resume.rows
-        split_counts.update(options.resume.split_counts)
-        fields = dict.fromkeys(options.resume.fields)
-        checkpoints = [list(c) for c in options.resume.checkpoints]
-    for where, row in records:
-        bad = [("", row.message)] if isinstance(row, BadRecord) else check_row(kind, row)
-        if bad:
-            rejected += 1
-            if len(problems) < MAX_REPORTED:
-                problems.extend(f"{where}: {f + ': ' if f else ''}{m}" for f, m in bad[:3])
-            continue
-        if rejected and not options.skip_invalid:
-            continue  # keep counting errors, write nothing more
-        for warning in row_warnings(kind, row):
-            warnings[warning] += 1
-        if redactor is not None:
-            row, replaced = redactor.redact_row(row)
-            for r in replaced:
-                redactions[r.type] += 1
-        data = canonical(row)
-        rid = row_id(data)
-        rows += 1
-        for key in row:
-            fields.setdefault(key, None)
-        if splitter is not None:
-            split_counts[splitter(rid)] += 1
-        if writer.add(rid, data) and options.checkpoint is not None:
-            offset, digest, line = options.checkpoint()
-            checkpoints.append([offset, digest, len(writer.chunks), rows, line,
-                                dict(split_counts)])
-        if on_row is not None:
-            on_row(rows + rejected)
-    if rejected and not options.skip_invalid:
-        more = f" (showing the first {len(problems)})" if rejected > len(problems) else ""
-        raise ValidationFailed(
-            f"{rejected} invalid record(s); no version was created{more}:\n  "
-            + "\n  ".join(problems[:MAX_REPORTED])
-            + "\nFix them, or pass --skip-invalid to import only the valid rows.",
-            errors=[{"field": p.split(": ", 1)[0], "message": p.split(": ", 1)[-1]}
-                    for p in problems[:MAX_REPORTED]])
-    if rows == 0:
-        raise InvalidInput("no rows to import: the source is empty" if not rejected
-                           else f"no valid rows: all {rejected} records are invalid")
-    chunks = writer.finish()
-    manifest: dict[str, Any] = {"chunks": [c.to_json() for c in chunks], "fields": list(fields)}
-    if splitter is not None:
-        manifest["splits"] = splitter.spec()
-        manifest["split_counts"] = dict(sorted(split_counts.items()))
-    content_hash = _content_hash(kind, chunks, manifest.get("splits"), options.sensitive)
-    for v in earlier:
-        if v.info.content_hash == content_hash:
-            return ImportReport(version=v.info, created=False, rows_read=rows + rejected,
-                                rejected=rejected, problems=problems)
-    source = dict(options.source)
-    if redactions:
-        source["redacted"] = dict(redactions)
-    if options.checkpoint is not None:
-        source.update(options=options.signature(), rejected=rejected, checkpoints=checkpoints)
+    with ChunkWriter(workspace.artifacts, known=known, seal=seal) as writer:
+        redactor = _redactor() if options.redact_pii else None
+        problems: list[str] = []
+        rejected = rows = 0
+        warnings: Counter[str] = Counter()
+        redactions: Counter[str] = Counter()
+        fields: dict[str, None] = {}
+        split_counts: Counter[str] = Counter()
+        checkpoints: list[list[Any]] = []
         if options.resume is not None:
-            source["resumed_at"] = options.resume.checkpoints[-1][0]
-    info = _record_version(workspace, name, version_id, kind, content_hash, rows, chunks,
-                           manifest, wrapped, source, options, actor)
-    return ImportReport(version=info, created=True, rows_read=rows + rejected,
-                        rejected=rejected, problems=problems, warnings=dict(warnings),
-                        redactions=dict(redactions), stored_bytes=writer.written_bytes,
-                        reused_chunks=writer.reused)
+            writer.chunks = list(options.resume.chunks)
+            writer.reused = len(writer.chunks)
+            rows = options.resume.rows
+            split_counts.update(options.resume.split_counts)
+            fields = dict.fromkeys(options.resume.fields)
+            checkpoints = [list(c) for c in options.resume.checkpoints]
+        for where, row in records:
+            bad = [("", row.message)] if isinstance(row, BadRecord) else check_row(kind, row)
+            if bad:
+                rejected += 1
+                if len(problems) < MAX_REPORTED:
+                    problems.extend(f"{where}: {f + ': ' if f else ''}{m}" for f, m in bad[:3])
+                continue
+            if rejected and not options.skip_invalid:
+                continue  # keep counting errors, write nothing more
+            for warning in row_warnings(kind, row):
+                warnings[warning] += 1
+            if redactor is not None:
+                row, replaced = redactor.redact_row(row)
+                for r in replaced:
+                    redactions[r.type] += 1
+            data = canonical(row)
+            rid = row_id(data)
+            rows += 1
+            for key in row:
+                fields.setdefault(key, None)
+            if splitter is not None:
+                split_counts[splitter(rid)] += 1
+            if writer.add(rid, data) and options.checkpoint is not None:
+                offset, digest, line = options.checkpoint()
+                checkpoints.append([offset, digest, len(writer.chunks), rows, line,
+                                    dict(split_counts)])
+            if on_row is not None:
+                on_row(rows + rejected)
+        if rejected and not options.skip_invalid:
+            more = f" (showing the first {len(problems)})" if rejected > len(problems) else ""
+            raise ValidationFailed(
+                f"{rejected} invalid record(s); no version was created{more}:\n  "
+                + "\n  ".join(problems[:MAX_REPORTED])
+                + "\nFix them, or pass --skip-invalid to import only the valid rows.",
+                errors=[{"field": p.split(": ", 1)[0], "message": p.split(": ", 1)[-1]}
+                        for p in problems[:MAX_REPORTED]])
+        if rows == 0:
+            raise InvalidInput("no rows to import: the source is empty" if not rejected
+                               else f"no valid rows: all {rejected} records are invalid")
+        chunks = writer.finish()
+        manifest: dict[str, Any] = {"chunks": [c.to_json() for c in chunks], "fields": list(fields)}
+        if splitter is not None:
+            manifest["splits"] = splitter.spec()
+            manifest["split_counts"] = dict(sorted(split_counts.items()))
+        content_hash = _content_hash(kind, chunks, manifest.get("splits"), options.sensitive)
+        for v in earlier:
+            if v.info.content_hash == content_hash:
+                return ImportReport(version=v.info, created=False, rows_read=rows + rejected,
+                                    rejected=rejected, problems=problems)
+        source = dict(options.source)
+        if redactions:
+            source["redacted"] = dict(redactions)
+        if options.checkpoint is not None:
+            source.update(options=options.signature(), rejected=rejected, checkpoints=checkpoints)
+            if options.resume is not None:
+                source["resumed_at"] = options.resume.checkpoints[-1][0]
+        info = _record_version(workspace, name, version_id, kind, content_hash, rows, chunks,
+                               manifest, wrapped, source, options, actor)
+        return ImportReport(version=info, created=True, rows_read=rows + rejected,
+                            rejected=rejected, problems=problems, warnings=dict(warnings),
+                            redactions=dict(redactions), stored_bytes=writer.written_bytes,
+                            reused_chunks=writer.reused)
 
 
 def _content_hash(kind: str, chunks: list[Chunk], splits: dict[str, Any] | None,

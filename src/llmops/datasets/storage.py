@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +28,7 @@ from llmops.artifacts import ArtifactStore
 TARGET_BYTES = 4 * 1024 * 1024
 MIN_BYTES = 256 * 1024
 MAX_BYTES = 16 * 1024 * 1024
+MAX_IN_FLIGHT = 2
 _SPAN = float(2**32)
 
 
@@ -61,18 +64,24 @@ class ChunkWriter:
 
     `known` maps chunk ids of earlier versions to their stored chunks, which are reused.
     `seal` encrypts a chunk's bytes (given its id) when the version is sensitive.
+    Encoding (Parquet, zstd), sealing and storing run on one background thread, which
+    releases the GIL in pyarrow and hashlib, so they overlap the parsing on the caller's
+    thread; at most `MAX_IN_FLIGHT` chunks wait, which bounds memory.
     """
 
     artifacts: ArtifactStore
     known: dict[str, Chunk] = field(default_factory=dict)
     seal: Callable[[str, bytes], tuple[bytes, str]] | None = None
     target_bytes: int = TARGET_BYTES
-    chunks: list[Chunk] = field(default_factory=list)
+    chunks: list[Chunk | Future[Chunk]] = field(default_factory=list)
     written_bytes: int = 0
     reused: int = 0
     _ids: list[bytes] = field(default_factory=list)
     _rows: list[bytes] = field(default_factory=list)
     _size: int = 0
+    _pool: ThreadPoolExecutor | None = None
+    _pending: dict[str, Future[Chunk]] = field(default_factory=dict)
+    _in_flight: deque[Future[Chunk]] = field(default_factory=deque)
 
     def add(self, rid: bytes, row_json: bytes) -> bool:
         """Add a row; returns True when it closed a chunk."""
@@ -91,24 +100,53 @@ class ChunkWriter:
         if not self._ids:
             return
         chunk_id = "sha256:" + hashlib.sha256(b"".join(self._ids)).hexdigest()
-        chunk = self.known.get(chunk_id)
-        if chunk is not None:
+        found: Chunk | Future[Chunk] | None = self.known.get(chunk_id) \
+            or self._pending.get(chunk_id)
+        if found is not None:
             self.reused += 1
+            self.chunks.append(found)
         else:
-            data = encode_chunk(self._ids, self._rows)
-            key = None
-            if self.seal is not None:
-                data, key = self.seal(chunk_id, data)
-            ref = self.artifacts.put_bytes(data)
-            self.written_bytes += ref.size
-            chunk = Chunk(chunk_id, ref.digest, len(self._ids), ref.size, key)
-            self.known[chunk_id] = chunk
-        self.chunks.append(chunk)
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix="llmops-chunks")
+            future = self._pool.submit(self._store, chunk_id, self._ids, self._rows)
+            self._pending[chunk_id] = future
+            self.chunks.append(future)
+            self._in_flight.append(future)
+            while len(self._in_flight) > MAX_IN_FLIGHT:
+                self._in_flight.popleft().result()  # waits, and raises the store's errors
         self._ids, self._rows, self._size = [], [], 0
 
+    def _store(self, chunk_id: str, ids: list[bytes], rows: list[bytes]) -> Chunk:
+        data = encode_chunk(ids, rows)
+        key = None
+        if self.seal is not None:
+            data, key = self.seal(chunk_id, data)
+        ref = self.artifacts.put_bytes(data)
+        return Chunk(chunk_id, ref.digest, len(ids), ref.size, key)
+
     def finish(self) -> list[Chunk]:
+        """Store what is left and wait for every chunk; the chunks in row order."""
         self.flush()
-        return self.chunks
+        try:
+            done = [c.result() if isinstance(c, Future) else c for c in self.chunks]
+        finally:
+            self.close()
+        self.written_bytes = sum(f.result().bytes for f in self._pending.values())
+        self.known.update({cid: f.result() for cid, f in self._pending.items()})
+        self.chunks = list(done)
+        return done
+
+    def __enter__(self) -> ChunkWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the background thread (after the chunks already submitted)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
 
 
 def encode_chunk(ids: list[bytes], rows: list[bytes]) -> bytes:
