@@ -17,7 +17,6 @@ from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import Connection, func, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from llmops.auth import audit
 from llmops.clock import now_ms
@@ -29,6 +28,7 @@ from llmops.datasets.versions import DatasetVersion, StoredVersion, list_stored
 from llmops.errors import InvalidInput, ValidationFailed
 from llmops.ids import new_id
 from llmops.refs import check_name
+from llmops.store import upsert_insert
 from llmops.store.tables import dataset_versions, datasets
 from llmops.tracking import lineage
 from llmops.workspace import Workspace
@@ -214,11 +214,9 @@ def _record_version(workspace: Workspace, name: str, version_id: str, kind: str,
                     content_hash: str, rows: int, chunks: list[Chunk],
                     manifest: dict[str, Any], wrapped: str | None, source: dict[str, Any],
                     options: ImportOptions, actor: str) -> DatasetVersion:
-    ins = postgresql.insert if workspace.store.dialect == "postgresql" else sqlite.insert
-
     def write(conn: Connection) -> str:
         now = now_ms()
-        conn.execute(ins(datasets).on_conflict_do_nothing(), {
+        conn.execute(upsert_insert(conn, datasets).on_conflict_do_nothing(), {
             "id": new_id(), "name": name, "description": options.description,
             "created_at": now, "created_by": actor})
         ds = conn.execute(select(datasets.c.id).where(datasets.c.name == name)).scalar_one()

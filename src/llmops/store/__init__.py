@@ -6,9 +6,10 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, Table
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 
 from llmops.errors import ServiceUnavailable
@@ -16,9 +17,14 @@ from llmops.store.engine import make_engine
 
 T = TypeVar("T")
 
-__all__ = ["Store"]
+__all__ = ["Store", "upsert_insert"]
 
 _LOCK_MESSAGES = ("database is locked", "database table is locked", "database is busy")
+
+
+def upsert_insert(conn: Connection, table: Table) -> Any:
+    """An INSERT that takes ``on_conflict_do_nothing/do_update`` on SQLite and PostgreSQL."""
+    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
 
 
 def _is_lock_error(exc: OperationalError) -> bool:

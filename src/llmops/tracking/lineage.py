@@ -10,11 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Connection, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from llmops.clock import now_ms
 from llmops.errors import InvalidInput
 from llmops.refs import KINDS
+from llmops.store import upsert_insert
 from llmops.store.tables import lineage_edges as edges
 from llmops.tracking.models import LineageEdge, LineageGraph
 
@@ -32,8 +32,7 @@ def add_edge(conn: Connection, source: str, target: str, relation: str) -> None:
     """Record `source` -> `target`; recording the same edge twice changes nothing."""
     s_kind, s_id = check_node(source)
     t_kind, t_id = check_node(target)
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    conn.execute(insert(edges).on_conflict_do_nothing(), {
+    conn.execute(upsert_insert(conn, edges).on_conflict_do_nothing(), {
         "source_kind": s_kind, "source_id": s_id, "target_kind": t_kind, "target_id": t_id,
         "relation": relation, "created_at": now_ms(),
     })

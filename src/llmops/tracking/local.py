@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from sqlalchemy import Connection, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from llmops.artifacts import ArtifactRef, TreeEntry, check_relpath
 from llmops.auth import audit
@@ -19,6 +18,7 @@ from llmops.clock import now_ms
 from llmops.errors import Conflict, InvalidInput, NotFound
 from llmops.ids import new_id
 from llmops.refs import check_name
+from llmops.store import upsert_insert
 from llmops.store.tables import (
     experiments,
     latest_metrics,
@@ -62,10 +62,6 @@ _LATEST_SQL = (
 HOST = socket.gethostname()
 
 
-def _dialect_insert(dialect: str) -> Any:
-    return postgresql.insert if dialect == "postgresql" else sqlite.insert
-
-
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -85,13 +81,11 @@ class LocalTracking:
         self.heartbeat_interval_s = workspace.settings.heartbeat_interval_s
         self.store = workspace.store
         self.artifacts = workspace.artifacts
-        ins = _dialect_insert(self.store.dialect)
         # The metric write is the hot path: two statements on the driver connection (see
         # _POINTS_SQL), with the driver's placeholder style.
         style = "%s" if self.store.dialect == "postgresql" else "?"
         self._points_sql = _POINTS_SQL.replace("?", style)
         self._latest_sql = _LATEST_SQL.replace("?", style)
-        self._insert_experiment = ins(experiments).on_conflict_do_nothing()
 
     # -- experiments --------------------------------------------------------------------
     def get_or_create_experiment(self, name: str, description: str | None = None) -> Experiment:
@@ -100,7 +94,7 @@ class LocalTracking:
             row = conn.execute(select(experiments).where(experiments.c.name == name)).first()
         if row is None:
             self.store.write(lambda conn: conn.execute(
-                self._insert_experiment,
+                upsert_insert(conn, experiments).on_conflict_do_nothing(),
                 {"id": new_id(), "name": name, "description": description,
                  "created_at": now_ms()},
             ))
@@ -300,12 +294,11 @@ class LocalTracking:
 
     def set_tags(self, run_id: str, values: dict[str, Any]) -> None:
         clean = {check_key(k, "tag"): str(v) for k, v in values.items()}
-        ins = _dialect_insert(self.store.dialect)(tags)
-        stmt = ins.on_conflict_do_update(index_elements=[tags.c.run_id, tags.c.key],
-                                         set_={"value": ins.excluded.value})
-
         def write(conn: Connection) -> None:
             self._require_running(conn, run_id)
+            ins = upsert_insert(conn, tags)
+            stmt = ins.on_conflict_do_update(index_elements=[tags.c.run_id, tags.c.key],
+                                             set_={"value": ins.excluded.value})
             conn.execute(stmt, [{"run_id": run_id, "key": k, "value": v}
                                 for k, v in clean.items()])
 
