@@ -29,18 +29,24 @@ _EXPORTS = {
     "parse_ref": "llmops.refs",
     "Ref": "llmops.refs",
     "LlmopsError": "llmops.errors",
+    "get_prompt": "llmops.prompts",
+    "Prompt": "llmops.prompts",
+    "RenderedPrompt": "llmops.prompts",
 }
 
 __all__ = [
     "ActiveRun",
     "LlmopsError",
     "MetricPoint",
+    "Prompt",
     "Ref",
+    "RenderedPrompt",
     "Run",
     "RunStatus",
     "Settings",
     "Workspace",
     "__version__",
+    "get_prompt",
     "get_settings",
     "open_tracking",
     "parse_ref",
@@ -50,6 +56,7 @@ __all__ = [
 if TYPE_CHECKING:
     from llmops.config import Settings, get_settings
     from llmops.errors import LlmopsError
+    from llmops.prompts import Prompt, RenderedPrompt, get_prompt
     from llmops.refs import Ref, parse_ref
     from llmops.tracking import ActiveRun, MetricPoint, Run, RunStatus, open_tracking, start_run
     from llmops.workspace import Workspace

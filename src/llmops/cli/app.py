@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from llmops.cli import config, datasets, init, keys, lineage, runs, server
+from llmops.cli import config, datasets, init, keys, lineage, prompts, runs, server
 
 HELP = {"help_option_names": ["-h", "--help"]}
 
@@ -40,4 +40,5 @@ app.add_typer(datasets.app, name="datasets")
 app.add_typer(keys.app, name="keys")
 app.add_typer(runs.app, name="runs")
 app.add_typer(lineage.app, name="lineage")
+app.add_typer(prompts.app, name="prompts")
 app.command("server", context_settings=HELP)(server.serve)

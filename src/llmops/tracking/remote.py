@@ -6,7 +6,6 @@ import hashlib
 import math
 import os
 import socket
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 import httpx
 
 from llmops import errors
+from llmops.api_client import ApiClient
 from llmops.artifacts.base import sha256_file
 from llmops.artifacts.paths import check_relpath, contained, folder_files
 from llmops.config import Settings
@@ -27,13 +27,6 @@ from llmops.tracking.models import (
     RunStatus,
 )
 
-_BY_STATUS: dict[int, type[errors.LlmopsError]] = {
-    400: errors.InvalidInput, 401: errors.Unauthorized, 403: errors.Forbidden,
-    404: errors.NotFound, 409: errors.Conflict, 413: errors.PayloadTooLarge,
-    422: errors.ValidationFailed, 503: errors.ServiceUnavailable,
-}
-_RETRY_STATUS = frozenset({502, 503, 504})
-
 
 def _number(value: float) -> float | str:
     """JSON has no NaN or infinity: send them as the strings pydantic reads back."""
@@ -43,71 +36,30 @@ def _number(value: float) -> float | str:
 
 
 class RemoteTracking:
-    """Talks to ``/api/v1`` of an llmops server with an API key.
+    """Talks to ``/api/v1`` of an llmops server through `ApiClient`.
 
     Idempotent calls (reads, metric batches, params, tags, heartbeats, blob uploads) are
-    retried on connection errors and 502/503/504 with backoff.
+    retried on connection errors and 502/503/504 with backoff; creating a run is not.
     """
 
-    def __init__(self, client: httpx.Client, *, heartbeat_interval_s: float = 10.0,
+    def __init__(self, client: httpx.Client | ApiClient, *, heartbeat_interval_s: float = 10.0,
                  retries: int = 4) -> None:
-        self.client = client
+        self.api = client if isinstance(client, ApiClient) else ApiClient(client,
+                                                                         retries=retries)
         self.heartbeat_interval_s = heartbeat_interval_s
-        self.retries = retries
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RemoteTracking:
-        if not settings.api_key:
-            raise errors.InvalidInput(
-                "LLMOPS_SERVER_URL is set but LLMOPS_API_KEY is not: create a key with "
-                "`llmops keys create` on the server and export it")
-        client = httpx.Client(
-            base_url=str(settings.server_url).rstrip("/"),
-            headers={"Authorization": f"Bearer {settings.api_key.get_secret_value()}"},
-            timeout=httpx.Timeout(60.0, connect=10.0),
-        )
-        return cls(client, heartbeat_interval_s=settings.heartbeat_interval_s)
-
-    # -- transport ----------------------------------------------------------------------
-    def _call(self, method: str, url: str, *, idempotent: bool = True, **kwargs: Any
-              ) -> httpx.Response:
-        attempts = self.retries if idempotent else 1
-        for attempt in range(attempts):
-            try:
-                response = self.client.request(method, url, **kwargs)
-            except httpx.TransportError as exc:
-                if attempt + 1 >= attempts:
-                    raise errors.ServiceUnavailable(
-                        f"cannot reach the llmops server at {self.client.base_url}: {exc}"
-                    ) from exc
-            else:
-                if response.status_code not in _RETRY_STATUS or attempt + 1 >= attempts:
-                    break
-            time.sleep(min(0.25 * 2**attempt, 4.0))
-        if response.status_code >= 400:
-            raise self._error(response)
-        return response
-
-    @staticmethod
-    def _error(response: httpx.Response) -> errors.LlmopsError:
-        try:
-            body = response.json()
-            detail, found = body.get("detail", response.text), body.get("errors")
-        except ValueError:
-            detail, found = response.text, None
-        cls = _BY_STATUS.get(response.status_code, errors.LlmopsError)
-        return cls(f"{detail} (HTTP {response.status_code})", errors=found)
-
-    def _json(self, method: str, url: str, **kwargs: Any) -> Any:
-        return self._call(method, url, **kwargs).json()
+        return cls(ApiClient.from_settings(settings),
+                   heartbeat_interval_s=settings.heartbeat_interval_s)
 
     # -- experiments and runs -----------------------------------------------------------
     def get_or_create_experiment(self, name: str, description: str | None = None) -> Experiment:
         body = {"name": name, "description": description}
-        return Experiment(**self._json("POST", "/api/v1/experiments", json=body))
+        return Experiment(**self.api.json("POST", "/api/v1/experiments", json=body))
 
     def list_experiments(self) -> list[Experiment]:
-        return [Experiment(**e) for e in self._json("GET", "/api/v1/experiments")]
+        return [Experiment(**e) for e in self.api.json("GET", "/api/v1/experiments")]
 
     def create_run(self, *, experiment: str = "default", name: str | None = None,
                    parent_id: str | None = None, tags_: dict[str, Any] | None = None,
@@ -115,41 +67,41 @@ class RemoteTracking:
         body = {"experiment": experiment, "name": name, "parent_id": parent_id,
                 "tags": {k: str(v) for k, v in (tags_ or {}).items()},
                 "host": socket.gethostname(), "pid": pid}
-        return Run(**self._json("POST", "/api/v1/runs", json=body, idempotent=False))
+        return Run(**self.api.json("POST", "/api/v1/runs", json=body, idempotent=False))
 
     def get_run(self, run_id: str) -> Run:
-        return Run(**self._json("GET", f"/api/v1/runs/{run_id}"))
+        return Run(**self.api.json("GET", f"/api/v1/runs/{run_id}"))
 
     def list_runs(self, *, experiment: str | None = None, status: str | None = None,
                   parent_id: str | None = None, limit: int = 100) -> list[Run]:
         query = {k: v for k, v in {"experiment": experiment, "status": status,
                                    "parent_id": parent_id, "limit": limit}.items() if v}
-        return [Run(**r) for r in self._json("GET", "/api/v1/runs", params=query)]
+        return [Run(**r) for r in self.api.json("GET", "/api/v1/runs", params=query)]
 
     def end_run(self, run_id: str, status: RunStatus | str = RunStatus.FINISHED, *,
                 error: str | None = None) -> Run:
         body = {"status": str(RunStatus(status)), "error": error}
-        return Run(**self._json("POST", f"/api/v1/runs/{run_id}/end", json=body))
+        return Run(**self.api.json("POST", f"/api/v1/runs/{run_id}/end", json=body))
 
     def heartbeat(self, run_id: str) -> None:
-        self._call("POST", f"/api/v1/runs/{run_id}/heartbeat")
+        self.api.call("POST", f"/api/v1/runs/{run_id}/heartbeat")
 
     # -- params, tags, metrics ----------------------------------------------------------
     def log_params(self, run_id: str, values: dict[str, Any]) -> None:
         body = {"params": {k: str(v) for k, v in values.items()}}
-        self._call("POST", f"/api/v1/runs/{run_id}/params", json=body)
+        self.api.call("POST", f"/api/v1/runs/{run_id}/params", json=body)
 
     def set_tags(self, run_id: str, values: dict[str, Any]) -> None:
         body = {"tags": {k: str(v) for k, v in values.items()}}
-        self._call("POST", f"/api/v1/runs/{run_id}/tags", json=body)
+        self.api.call("POST", f"/api/v1/runs/{run_id}/tags", json=body)
 
     def log_metrics(self, run_id: str, points: Sequence[MetricPoint]) -> None:
         body = {"metrics": [{"key": p.key, "value": _number(p.value), "step": p.step,
                              "timestamp": p.timestamp} for p in points]}
-        self._call("POST", f"/api/v1/runs/{run_id}/metrics", json=body)
+        self.api.call("POST", f"/api/v1/runs/{run_id}/metrics", json=body)
 
     def metric_history(self, run_id: str, key: str) -> MetricHistory:
-        return MetricHistory(**self._json("GET", f"/api/v1/runs/{run_id}/metrics/{key}"))
+        return MetricHistory(**self.api.json("GET", f"/api/v1/runs/{run_id}/metrics/{key}"))
 
     # -- artifacts ----------------------------------------------------------------------
     def upload_artifact(self, run_id: str, path: str | os.PathLike[str], *,
@@ -167,23 +119,23 @@ class RemoteTracking:
         else:
             raise errors.NotFound(f"no file or folder at {path}")
         digests = {rel: sha256_file(local)[0] for rel, local in files}
-        missing = set(self._json("POST", "/api/v1/blobs/missing",
+        missing = set(self.api.json("POST", "/api/v1/blobs/missing",
                                  json={"digests": sorted(set(digests.values()))})["digests"])
         for rel, local in files:
             digest = digests[rel]
             if digest in missing:
                 with open(local, "rb") as f:
-                    self._call("PUT", f"/api/v1/blobs/{digest}", content=f)
+                    self.api.call("PUT", f"/api/v1/blobs/{digest}", content=f)
                 missing.discard(digest)
         if kind == "file":
             body: dict[str, Any] = {"name": name, "kind": "file", "digest": digests[path.name]}
         else:
             body = {"name": name, "kind": "tree",
                     "files": [{"path": rel, "digest": digests[rel]} for rel, _ in files]}
-        return RunArtifact(**self._json("POST", f"/api/v1/runs/{run_id}/artifacts", json=body))
+        return RunArtifact(**self.api.json("POST", f"/api/v1/runs/{run_id}/artifacts", json=body))
 
     def download_artifact(self, run_id: str, name: str, dest: str | os.PathLike[str]) -> Path:
-        listing = self._json("GET", f"/api/v1/runs/{run_id}/artifacts/{name}")
+        listing = self.api.json("GET", f"/api/v1/runs/{run_id}/artifacts/{name}")
         dest = Path(dest)
         if listing["artifact"]["kind"] == "file":
             self._download(f"/api/v1/runs/{run_id}/download/{name}", None, dest,
@@ -199,14 +151,10 @@ class RemoteTracking:
         tmp = target.with_name(f".llmops-tmp-{target.name}")
         h = hashlib.sha256()
         params = {"path": inner} if inner else None
-        with self.client.stream("GET", url, params=params) as response:
-            if response.status_code >= 400:
-                response.read()
-                raise self._error(response)
-            with open(tmp, "wb") as out:
-                for chunk in response.iter_bytes(1024 * 1024):
-                    h.update(chunk)
-                    out.write(chunk)
+        with self.api.stream("GET", url, params=params) as response, open(tmp, "wb") as out:
+            for chunk in response.iter_bytes(1024 * 1024):
+                h.update(chunk)
+                out.write(chunk)
         if "sha256:" + h.hexdigest() != digest:
             tmp.unlink(missing_ok=True)
             raise errors.IntegrityError(f"downloaded {url} does not match {digest}")
@@ -215,9 +163,9 @@ class RemoteTracking:
     # -- lineage ------------------------------------------------------------------------
     def add_lineage(self, source: str, target: str, relation: str) -> None:
         body = {"source": source, "target": target, "relation": relation}
-        self._call("POST", "/api/v1/lineage", json=body)
+        self.api.call("POST", "/api/v1/lineage", json=body)
 
     def lineage(self, node: str, *, depth: int = 10) -> LineageGraph:
-        return LineageGraph(**self._json("GET", f"/api/v1/lineage/{node}",
+        return LineageGraph(**self.api.json("GET", f"/api/v1/lineage/{node}",
                                          params={"depth": depth}))
 
