@@ -1,4 +1,5 @@
-"""Writes examples/data/travel-qa.jsonl: chat examples for a travel agency's assistant.
+"""Writes examples/data/travel-qa.jsonl (chat) and travel-faq.jsonl (instruction): examples
+for a travel agency's assistant.
 
 The facts below were written for this project; the questions and answers are composed
 from them with a fixed seed, so the file is reproducible: python examples/make_travel_data.py
@@ -157,23 +158,35 @@ QUESTIONS = [
 ]
 
 
-def rows(seed: int = 7) -> list[dict[str, object]]:
-    rng = random.Random(seed)
+def pairs(seed: int) -> list[tuple[str, str]]:
+    """Every (question, answer) the facts give, in a seeded order."""
     out = []
     for city, (country, season, sights, food, transport, budget) in FACTS.items():
         values = {"city": city, "country": country, "season": season, "sights": sights,
                   "food": food, "transport": transport, "budget": budget}
         for _, questions, answer in QUESTIONS:
-            for question in questions:
-                out.append({"messages": [
-                    {"role": "system", "content": SYSTEM},
-                    {"role": "user", "content": question.format(**values)},
-                    {"role": "assistant", "content": answer.format(**values)}]})
-    rng.shuffle(out)
+            out += [(q.format(**values), answer.format(**values)) for q in questions]
+    random.Random(seed).shuffle(out)
     return out
 
 
-if __name__ == "__main__":
-    path = Path(__file__).parent / "data" / "travel-qa.jsonl"
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows()))
+def rows(seed: int = 7) -> list[dict[str, object]]:
+    return [{"messages": [{"role": "system", "content": SYSTEM},
+                          {"role": "user", "content": q},
+                          {"role": "assistant", "content": a}]} for q, a in pairs(seed)]
+
+
+def faq_rows() -> list[dict[str, object]]:
+    """The same questions as instruction rows (prompt, response), for few-shot examples."""
+    return [{"prompt": q, "response": a} for q, a in pairs(seed=11)]
+
+
+def write(path: Path, data: list[dict[str, object]]) -> None:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in data))
     print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    folder = Path(__file__).parent / "data"
+    write(folder / "travel-qa.jsonl", rows())
+    write(folder / "travel-faq.jsonl", faq_rows())

@@ -39,6 +39,13 @@ llmops datasets derive travel-food --from travel-qa@1 \
 llmops datasets diff travel-qa@1 travel-food@1
 llmops lineage show dataset:travel-food@1
 
+step "a versioned prompt with a label, few-shot examples from a dataset, rendered safely"
+llmops datasets import travel-faq examples/data/travel-faq.jsonl --kind instruction \
+  --split train=0.9,test=0.1 --quiet
+llmops prompts create travel-system -f examples/prompts/travel-system.yaml --label production
+llmops prompts render travel-system@production --var agency="Sunny Trips" \
+  --var question="What should I eat in Porto?"
+
 step "llmops keys list"
 llmops keys list
 echo
