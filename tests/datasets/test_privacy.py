@@ -29,6 +29,11 @@ def test_redact_pii_replaces_values_with_consistent_placeholders(workspace: Work
     assert row["response"] == "Booked. Reply to <EMAIL_2> if needed."
     assert report.redactions == {"email": 3, "card": 1}
     assert report.version.source["redacted"] == {"email": 3, "card": 1}  # type: ignore[index]
+    where = datasets.redaction_report("pii", workspace=workspace)
+    assert [(r["row"], r["field"], r["type"], r["placeholder"]) for r in where] == [
+        (1, "prompt", "email", "<EMAIL_1>"), (1, "prompt", "card", "<CARD_1>"),
+        (1, "prompt", "email", "<EMAIL_1>"), (1, "response", "email", "<EMAIL_2>")]
+    assert where[0]["source"] == "row 1" and "jane" not in str(where)
 
 
 def test_derive_can_redact_an_existing_version(workspace: Workspace) -> None:

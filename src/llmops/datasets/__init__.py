@@ -32,6 +32,7 @@ __all__ = [
     "list_versions",
     "profile",
     "read_rows",
+    "redaction_report",
 ]
 
 
@@ -190,3 +191,15 @@ def profile(ref: str, *, tokenizer: str | None = None, workspace: Workspace | No
     from llmops.datasets.ops import profile_version
 
     return profile_version(_ws(workspace), ref, tokenizer=tokenizer)
+
+
+def redaction_report(ref: str, *, workspace: Workspace | None = None) -> list[dict[str, Any]]:
+    """What `--redact-pii` replaced where: row, row id, source line, field, type,
+    placeholder and offsets (never the replaced value). Empty if nothing was redacted."""
+    import orjson
+
+    workspace = _ws(workspace)
+    digest = (get_version(ref, workspace=workspace).source or {}).get("redaction_report")
+    if not digest:
+        return []
+    return [orjson.loads(line) for line in workspace.artifacts.read_bytes(digest).splitlines()]

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from pydantic import BaseModel
 from sqlalchemy import Connection, func, insert, select
 
@@ -94,8 +97,10 @@ def import_records(workspace: Workspace, name: str, records: Iterator[Record],
     seal, wrapped = _sealer(workspace, name, version_id) if options.sensitive else (None, None)
     earlier = _earlier_versions(workspace, name)
     known = {c.id: c for v in earlier if v.info.encrypted == options.sensitive for c in v.chunks}
-    with ChunkWriter(workspace.artifacts, known=known, seal=seal) as writer:
+    with ChunkWriter(workspace.artifacts, known=known, seal=seal) as writer, ExitStack() as stack:
         redactor = _redactor() if options.redact_pii else None
+        # what was replaced where, one JSON line per replacement (never the value)
+        report = stack.enter_context(tempfile.TemporaryFile()) if redactor else None
         problems: list[str] = []
         rejected = rows = 0
         warnings: Counter[str] = Counter()
@@ -121,13 +126,18 @@ def import_records(workspace: Workspace, name: str, records: Iterator[Record],
                 continue  # keep counting errors, write nothing more
             for warning in row_warnings(kind, row):
                 warnings[warning] += 1
+            replaced = []
             if redactor is not None:
                 row, replaced = redactor.redact_row(row)
-                for r in replaced:
-                    redactions[r.type] += 1
             data = canonical(row)
             rid = row_id(data)
             rows += 1
+            for r in replaced:
+                redactions[r.type] += 1
+                report.write(orjson.dumps({  # type: ignore[union-attr]
+                    "row": rows, "_id": rid.hex(), "source": where, "field": r.field,
+                    "type": r.type, "placeholder": r.placeholder, "start": r.start,
+                    "end": r.end}) + b"\n")
             for key in row:
                 fields.setdefault(key, None)
             if splitter is not None:
@@ -160,8 +170,10 @@ def import_records(workspace: Workspace, name: str, records: Iterator[Record],
                 return ImportReport(version=v.info, created=False, rows_read=rows + rejected,
                                     rejected=rejected, problems=problems)
         source = dict(options.source)
-        if redactions:
+        if redactions and report is not None:
+            report.seek(0)
             source["redacted"] = dict(redactions)
+            source["redaction_report"] = workspace.artifacts.put_bytes(report.read()).digest
         if options.checkpoint is not None:
             source.update(options=options.signature(), rejected=rejected, checkpoints=checkpoints)
             if options.resume is not None:
