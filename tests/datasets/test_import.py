@@ -268,3 +268,14 @@ def test_a_change_early_in_the_file_is_not_hidden_by_prefix_reuse(workspace: Wor
     assert "resumed_at" not in (second.version.source or {})
     assert datasets.read_rows("edit@2", workspace=workspace)[1]["messages"][2]["content"] == \
         "edited"
+
+
+def test_pandas_and_arrow_tables_import_like_lists(workspace: Workspace) -> None:
+    import pandas as pd
+    import pyarrow as pa
+
+    rows = [{"prompt": f"q{i}", "response": f"a{i}"} for i in range(30)]
+    from_list = datasets.import_dataset("t", rows, kind="instruction", workspace=workspace)
+    for table in (pd.DataFrame(rows), pa.Table.from_pylist(rows)):
+        report = datasets.import_dataset("t", table, kind="instruction", workspace=workspace)
+        assert not report.created and report.version.id == from_list.version.id
