@@ -29,6 +29,8 @@ demo: $(STAMP)
 bench:
 	$(MAKE) install EXTRAS=bench
 	$(PY) benchmarks/tracking_vs_mlflow.py
+	$(PY) benchmarks/prompts_render.py
+	$(PY) benchmarks/datasets_vs_dvc.py
 
 docs: $(STAMP)
 	$(PY) -m llmops.cli.reference
