@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
@@ -81,3 +81,10 @@ def require(permission: Permission) -> Any:
 
     check.llmops_permission = permission  # type: ignore[attr-defined]
     return Depends(check)
+
+
+# What a route declares as its caller, e.g. ``who: Reader``: authenticated, with that
+# permission. Every route under /api/v1 takes exactly one of these.
+Reader = Annotated[Principal, require(Permission.READ)]
+Writer = Annotated[Principal, require(Permission.WRITE)]
+Admin = Annotated[Principal, require(Permission.ADMIN)]

@@ -18,16 +18,12 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from llmops.artifacts import ArtifactRef, TreeEntry, check_relpath, parse_digest
-from llmops.auth.keys import Principal
-from llmops.auth.roles import Permission
 from llmops.errors import InvalidInput, PayloadTooLarge
 from llmops.server.routes.common import as_json, tracking, workspace
-from llmops.server.security import require
+from llmops.server.security import Reader, Writer
 from llmops.tracking.models import RunArtifact
 
 router = APIRouter(prefix="/api/v1", tags=["artifacts"])
-Reader = Annotated[Principal, require(Permission.READ)]
-Writer = Annotated[Principal, require(Permission.WRITE)]
 
 
 class DigestList(BaseModel):

@@ -20,8 +20,6 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartParser
 
 from llmops import datasets
-from llmops.auth.keys import Principal
-from llmops.auth.roles import Permission
 from llmops.datasets.importer import ImportReport
 from llmops.datasets.ops import (
     DatasetDiff,
@@ -34,11 +32,9 @@ from llmops.datasets.profile import Profile
 from llmops.datasets.versions import DatasetInfo, DatasetVersion
 from llmops.errors import InvalidInput, PayloadTooLarge
 from llmops.server.routes.common import as_json, workspace
-from llmops.server.security import require
+from llmops.server.security import Reader, Writer
 
 router = APIRouter(prefix="/api/v1", tags=["datasets"])
-Reader = Annotated[Principal, require(Permission.READ)]
-Writer = Annotated[Principal, require(Permission.WRITE)]
 TRUE = {"1", "true", "yes", "on"}
 
 

@@ -8,14 +8,13 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 
 from llmops.auth import audit
-from llmops.auth.keys import ApiKey, Principal, create_key, list_keys, revoke_key
-from llmops.auth.roles import Permission, Role
+from llmops.auth.keys import ApiKey, create_key, list_keys, revoke_key
+from llmops.auth.roles import Role
 from llmops.clock import parse_duration
 from llmops.server.routes.common import workspace
-from llmops.server.security import require
+from llmops.server.security import Admin
 
 router = APIRouter(prefix="/api/v1", tags=["keys"])
-Admin = Annotated[Principal, require(Permission.ADMIN)]
 
 
 class KeyIn(BaseModel):

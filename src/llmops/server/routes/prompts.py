@@ -8,7 +8,6 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from llmops.auth.keys import Principal
-from llmops.auth.roles import Permission
 from llmops.errors import InvalidInput
 from llmops.prompts.models import (
     CreatedPromptVersion,
@@ -20,11 +19,9 @@ from llmops.prompts.models import (
 )
 from llmops.prompts.registry import LocalPromptRegistry
 from llmops.server.routes.common import as_json, workspace
-from llmops.server.security import require
+from llmops.server.security import Reader, Writer
 
 router = APIRouter(prefix="/api/v1/prompts", tags=["prompts"])
-Reader = Annotated[Principal, require(Permission.READ)]
-Writer = Annotated[Principal, require(Permission.WRITE)]
 
 
 def registry(request: Request, principal: Principal) -> LocalPromptRegistry:

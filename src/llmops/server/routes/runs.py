@@ -7,10 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from llmops.auth.keys import Principal
-from llmops.auth.roles import Permission
 from llmops.server.routes.common import as_json, tracking
-from llmops.server.security import require
+from llmops.server.security import Reader, Writer
 from llmops.tracking.models import (
     Experiment,
     LineageGraph,
@@ -25,8 +23,6 @@ from llmops.tracking.models import (
 router = APIRouter(prefix="/api/v1", tags=["tracking"])
 MAX_POINTS_PER_REQUEST = 100_000
 
-Reader = Annotated[Principal, require(Permission.READ)]
-Writer = Annotated[Principal, require(Permission.WRITE)]
 
 
 class ExperimentIn(BaseModel):
