@@ -31,6 +31,7 @@ bench:
 	$(PY) benchmarks/tracking_vs_mlflow.py
 	$(PY) benchmarks/prompts_render.py
 	$(PY) benchmarks/datasets_vs_dvc.py
+	$(PY) benchmarks/train_overhead.py
 
 docs: $(STAMP)
 	$(PY) -m llmops.cli.reference

@@ -46,6 +46,32 @@ llmops prompts create travel-system -f examples/prompts/travel-system.yaml --lab
 llmops prompts render travel-system@production --var agency="Sunny Trips" \
   --var question="What should I eat in Porto?"
 
+step "the built-in base model: a tokenizer and a small Llama pre-trained on the travel corpus"
+llmops models build-base tiny-travel
+
+step "held-out ROUGE-L of the base model (before fine-tuning)"
+llmops eval run --model model:tiny-travel@1 --data "travel-qa@1#test" --metrics rougeL,bleu \
+  --max-new-tokens 40 --quiet --json > "$LLMOPS_HOME/eval-before.json"
+"$PY" -c "import json,sys; print('ROUGE-L before:', round(json.load(open(sys.argv[1]))['metrics']['rougeL'], 3))" "$LLMOPS_HOME/eval-before.json"
+
+step "fine-tune it with LoRA on travel-qa@1 (tracked, checkpointed, registered)"
+llmops train sft --base model:tiny-travel@1 --data travel-qa@1 --lora --epochs 3 --lr 2e-3 \
+  --batch-size 16 --register travel-assistant
+
+step "held-out ROUGE-L of the fine-tuned model (after)"
+llmops eval run --model model:travel-assistant@1 --data "travel-qa@1#test" --metrics rougeL,bleu \
+  --max-new-tokens 40 --quiet --json > "$LLMOPS_HOME/eval-after.json"
+"$PY" - "$LLMOPS_HOME/eval-before.json" "$LLMOPS_HOME/eval-after.json" <<'PYEOF'
+import json, sys
+before, after = (json.load(open(p))["metrics"]["rougeL"] for p in sys.argv[1:])
+print(f"ROUGE-L on travel-qa@1#test: {before:.3f} before -> {after:.3f} after fine-tuning")
+PYEOF
+
+step "the registry: versions, an alias, and where the model came from"
+llmops models alias travel-assistant 1 production
+llmops models versions travel-assistant
+llmops lineage show model:travel-assistant@production
+
 step "llmops keys list"
 llmops keys list
 echo

@@ -32,6 +32,8 @@ _EXPORTS = {
     "get_prompt": "llmops.prompts",
     "Prompt": "llmops.prompts",
     "RenderedPrompt": "llmops.prompts",
+    "train": "llmops.training",
+    "evaluate": "llmops.evaluation",
 }
 
 __all__ = [
@@ -46,19 +48,23 @@ __all__ = [
     "Settings",
     "Workspace",
     "__version__",
+    "evaluate",
     "get_prompt",
     "get_settings",
     "open_tracking",
     "parse_ref",
     "start_run",
+    "train",
 ]
 
 if TYPE_CHECKING:
     from llmops.config import Settings, get_settings
     from llmops.errors import LlmopsError
+    from llmops.evaluation import evaluate
     from llmops.prompts import Prompt, RenderedPrompt, get_prompt
     from llmops.refs import Ref, parse_ref
     from llmops.tracking import ActiveRun, MetricPoint, Run, RunStatus, open_tracking, start_run
+    from llmops.training import train
     from llmops.workspace import Workspace
 
 

@@ -13,7 +13,8 @@ CLI into a message and exit code 1. Nothing below the edges knows about either.
     ├── Forbidden                    403  the key's role may not do this
     ├── PayloadTooLarge              413  a body over the configured limit
     ├── IntegrityError               500  stored bytes do not match their hash
-    └── ServiceUnavailable           503  a dependency (database, store) does not answer
+    ├── ServiceUnavailable           503  a dependency (database, store) does not answer
+    └── ResourceExhausted            507  out of memory, or no disk left to store a result
 """
 
 from __future__ import annotations
@@ -87,3 +88,8 @@ class IntegrityError(LlmopsError):
 class ServiceUnavailable(LlmopsError):
     status = 503
     title = "Service unavailable"
+
+
+class ResourceExhausted(LlmopsError):
+    status = 507
+    title = "Resource exhausted"

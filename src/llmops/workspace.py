@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import threading
 from dataclasses import dataclass
 
@@ -45,6 +46,7 @@ class Workspace:
             return workspace
 
     @staticmethod
+    @atexit.register  # engines left to interpreter teardown sometimes abort the process
     def close_all() -> None:
         """Dispose every open workspace (tests, forks)."""
         with _lock:

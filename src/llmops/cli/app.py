@@ -7,7 +7,19 @@ from pathlib import Path
 
 import typer
 
-from llmops.cli import config, datasets, init, keys, lineage, prompts, runs, server
+from llmops.cli import (
+    config,
+    datasets,
+    eval,
+    init,
+    keys,
+    lineage,
+    models,
+    prompts,
+    runs,
+    server,
+    train,
+)
 
 HELP = {"help_option_names": ["-h", "--help"]}
 
@@ -41,4 +53,7 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(runs.app, name="runs")
 app.add_typer(lineage.app, name="lineage")
 app.add_typer(prompts.app, name="prompts")
+app.add_typer(train.app, name="train")
+app.add_typer(models.app, name="models")
+app.add_typer(eval.app, name="eval")
 app.command("server", context_settings=HELP)(server.serve)

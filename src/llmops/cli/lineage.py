@@ -22,6 +22,10 @@ def node_of(text: str) -> str:
         from llmops.datasets import get_version
 
         return f"dataset:{get_version(text).id}"
+    if ref.kind == "model":
+        from llmops.registry import get
+
+        return f"model:{get(text).id}"
     if ref.kind not in ID_KINDS:
         from llmops.errors import InvalidInput
 
@@ -55,18 +59,28 @@ def show(ref: str = typer.Argument(..., help="An object reference, e.g. run:01JD
 
 
 def _names(nodes: list[str]) -> Callable[[str], str]:
-    """Readable names for nodes whose ids mean little to a person (dataset versions)."""
-    ids = [n.split(":", 1)[1] for n in nodes if n.startswith("dataset:")]
-    known: dict[str, str] = {}
-    if ids:
-        from llmops.datasets.versions import version_names
-        from llmops.workspace import Workspace
+    """Readable names for nodes whose ids mean little to a person (dataset and model
+    versions)."""
+    from sqlalchemy import select
 
-        with Workspace.open().store.read() as conn:
-            known = version_names(conn, ids)
+    from llmops.datasets.versions import version_names
+    from llmops.store.tables import model_versions, registered_models
+    from llmops.workspace import Workspace
+
+    ids = {kind: [n.split(":", 1)[1] for n in nodes if n.startswith(kind + ":")]
+           for kind in ("dataset", "model")}
+    known: dict[str, str] = {}
+    with Workspace.open().store.read() as conn:
+        if ids["dataset"]:
+            known.update(version_names(conn, ids["dataset"]))
+        if ids["model"]:
+            v, m = model_versions, registered_models
+            known.update({r.id: f"model:{r.name}@{r.version}" for r in conn.execute(
+                select(v.c.id, v.c.version, m.c.name).join(m, m.c.id == v.c.model_id)
+                .where(v.c.id.in_(ids["model"])))})
 
     def name(node: str) -> str:
         kind, _, ident = node.partition(":")
-        return f"{known[ident]} ({node})" if kind == "dataset" and ident in known else node
+        return f"{known[ident]} ({node})" if kind in ids and ident in known else node
 
     return name

@@ -87,13 +87,14 @@ def _from_tokenizer_json(name: str, path: Path) -> Tokenizer:
         name, lambda text: len(tokenizer.encode(text, add_special_tokens=False).ids))
 
 
-def _from_transformers(name: str, source: str) -> Tokenizer | None:
+def _from_transformers(name: str, source: str, cache_dir: Path | None = None
+                       ) -> Tokenizer | None:
     try:
         from transformers import AutoTokenizer
     except ImportError:
         return None
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source)
+        tokenizer = AutoTokenizer.from_pretrained(source, cache_dir=cache_dir)
     except (OSError, ValueError) as exc:
         raise InvalidInput(f"cannot load tokenizer {name!r}: {exc}") from exc
     return _LibraryTokenizer(
@@ -146,7 +147,13 @@ def load_tokenizer(name_or_path: str | None) -> Tokenizer:
             f"tokenizer {name!r} is not available offline (HF_HUB_OFFLINE=1 and it is not "
             "in the Hugging Face cache); pass a local path to a folder containing "
             "tokenizer.json")
-    loaded = _from_transformers(name, name)
+    try:
+        # the cache folder read now, not when huggingface_hub was first imported
+        loaded = _from_transformers(name, name, cache_dir=_hub_cache())
+    except InvalidInput:
+        if cached is None:  # a cached tokenizer.json alone still loads with tokenizers
+            raise
+        loaded = None
     if loaded is not None:
         return loaded
     if cached is None:

@@ -20,6 +20,7 @@ from llmops.store.tables.core import (
 )
 from llmops.store.tables.datasets import dataset_versions, datasets
 from llmops.store.tables.labels import label_events, labels
+from llmops.store.tables.models import model_versions, registered_models
 from llmops.store.tables.prompts import prompt_versions, prompts
 
 __all__ = [
@@ -27,6 +28,8 @@ __all__ = [
     "datasets",
     "label_events",
     "labels",
+    "model_versions",
+    "registered_models",
     "prompt_versions",
     "prompts",
     "api_keys",

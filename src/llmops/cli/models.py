@@ -1,0 +1,118 @@
+"""`llmops models ...`: the model registry, and the built-in base model."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from llmops.cli.output import console, print_json, when
+from llmops.cli.progress import step_progress
+
+HELP = {"help_option_names": ["-h", "--help"]}
+app = typer.Typer(help="Registered models: versions, aliases, and the built-in base model.",
+                  context_settings=HELP, no_args_is_help=True)
+JSON = typer.Option(False, "--json", help="Print JSON.")
+
+
+@app.command("list", context_settings=HELP)
+def list_(json_: bool = JSON) -> None:
+    """List registered models."""
+    from llmops.registry import list_models
+
+    models = list_models()
+    if json_:
+        print_json(models)
+        return
+    table = Table("name", "latest", "versions", "aliases", "created")
+    for m in models:
+        table.add_row(m.name, str(m.latest_version), str(m.versions),
+                      ", ".join(f"{a}->{v}" for a, v in sorted(m.aliases.items())),
+                      when(m.created_at))
+    console.print(table)
+
+
+@app.command("versions", context_settings=HELP)
+def versions(name: str = typer.Argument(..., help="A registered model name."),
+             json_: bool = JSON) -> None:
+    """List the versions of a model."""
+    from llmops import registry
+
+    found = registry.versions(name)
+    if json_:
+        print_json(found)
+        return
+    table = Table("version", "format", "size", "base", "run", "metrics", "aliases", "created")
+    for v in found:
+        table.add_row(str(v.version), v.format, f"{v.size / 2**20:.1f} MiB", v.base or "-",
+                      v.run_id or "-", ", ".join(f"{k} {x:.4g}" for k, x in v.metrics.items()),
+                      ", ".join(v.aliases), when(v.created_at))
+    console.print(table)
+
+
+@app.command("show", context_settings=HELP)
+def show(ref: str = typer.Argument(..., help="model:NAME@VERSION|ALIAS (none: the newest)."),
+         json_: bool = JSON) -> None:
+    """Show one model version: weights, base, run, data, metrics."""
+    from llmops import registry
+
+    v = registry.get(ref)
+    if json_:
+        print_json(v)
+        return
+    console.print(f"[bold]{v.ref}[/bold]  {v.format}, {v.size / 2**20:.1f} MiB, "
+                  f"created {when(v.created_at)} by {v.created_by}")
+    rows = [("aliases", ", ".join(v.aliases) or "-"), ("base", v.base or "-"),
+            ("run", v.run_id or "-"), ("artifact", v.artifact)]
+    rows += [(k, str(x)) for k, x in v.sources.items() if x]
+    rows += [(k, f"{x:.6g}") for k, x in v.metrics.items()]
+    for key, value in rows:
+        console.print(f"  {key:<12} {value}")
+
+
+@app.command("alias", context_settings=HELP)
+def alias(name: str = typer.Argument(..., help="A registered model name."),
+          version: str = typer.Argument(..., help="A version number or another alias."),
+          alias_: str = typer.Argument(..., metavar="ALIAS", help="The alias to move."),
+          json_: bool = JSON) -> None:
+    """Point ALIAS (production, staging, ...) at a version; the history is kept."""
+    from llmops import registry
+
+    change = registry.set_alias(name, version, alias_)
+    if json_:
+        print_json(change)
+        return
+    console.print(f"{name}@{alias_} -> {change.version}" + (
+        f" (was {change.previous_version})" if change.changed else " (unchanged)"))
+
+
+@app.command("rollback", context_settings=HELP)
+def rollback(name: str = typer.Argument(..., help="A registered model name."),
+             alias_: str = typer.Argument(..., metavar="ALIAS", help="The alias to move back."),
+             json_: bool = JSON) -> None:
+    """Move ALIAS back to where it pointed before its last move."""
+    from llmops.registry import open_registry
+
+    change = open_registry().rollback(name, alias_)
+    if json_:
+        print_json(change)
+        return
+    console.print(f"{name}@{alias_} -> {change.version} (was {change.previous_version})")
+
+
+@app.command("build-base", context_settings=HELP)
+def build_base(name: str = typer.Argument("tiny-travel", help="The built-in base model."),
+               rebuild: bool = typer.Option(False, "--rebuild", help="Register a new version "
+                                            "even when one exists."),
+               quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+               json_: bool = JSON) -> None:
+    """Pre-train the built-in base model on its travel corpus and register it."""
+    from llmops.training.tinytravel.build import build_base as build
+
+    with step_progress(f"pre-training {name}", quiet=quiet or json_) as progress:
+        result = build(name, rebuild=rebuild, progress=progress)
+    if json_:
+        print_json(result)
+        return
+    assert result.model is not None
+    console.print(f"registered {result.model.ref}: {result.steps} steps, "
+                  + ", ".join(f"{k} {v:.4g}" for k, v in result.metrics.items()))

@@ -1,0 +1,46 @@
+"""Local generation with a registered or local model: batched, greedy, chat-formatted."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+Messages = list[dict[str, str]]
+
+
+class LocalGenerator:
+    """Answers chat prompts with a model loaded in this process (CPU or GPU)."""
+
+    def __init__(self, ref: str) -> None:
+        import torch
+
+        from llmops.training.base import load_model, load_tokenizer, resolve_base
+
+        base = resolve_base(ref)
+        self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.tokenizer = load_tokenizer(base)
+        self.tokenizer.padding_side = "left"  # generation continues at the right edge
+        self.model = load_model(base).to(self.device).eval()
+        self.version = base.version
+
+    def generate(self, prompts: Sequence[Messages], *, max_new_tokens: int = 64,
+                 batch_size: int = 16, progress: Callable[[int], None] | None = None
+                 ) -> list[str]:
+        import torch
+
+        tok = self.tokenizer
+        out: list[str] = []
+        for start in range(0, len(prompts), batch_size):
+            texts = [tok.apply_chat_template(p, tokenize=False, add_generation_prompt=True)
+                     for p in prompts[start:start + batch_size]]
+            enc: Any = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+            enc = enc.to(self.device)
+            with torch.no_grad():
+                tokens = self.model.generate(**enc, max_new_tokens=max_new_tokens,
+                                             do_sample=False, pad_token_id=tok.pad_token_id,
+                                             eos_token_id=tok.eos_token_id)
+            new = tokens[:, enc["input_ids"].shape[1]:]
+            out += [t.strip() for t in tok.batch_decode(new, skip_special_tokens=True)]
+            if progress is not None:
+                progress(len(texts))
+        return out
