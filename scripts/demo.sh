@@ -67,8 +67,16 @@ before, after = (json.load(open(p))["metrics"]["rougeL"] for p in sys.argv[1:])
 print(f"ROUGE-L on travel-qa@1#test: {before:.3f} before -> {after:.3f} after fine-tuning")
 PYEOF
 
-step "the registry: versions, an alias, and where the model came from"
-llmops models alias travel-assistant 1 production
+step "compare before and after: paired bootstrap 95% intervals, HTML report with charts"
+ids=$("$PY" -c "import json,sys; print(*(json.load(open(p))['id'] for p in sys.argv[1:]))" \
+  "$LLMOPS_HOME/eval-before.json" "$LLMOPS_HOME/eval-after.json")
+llmops eval compare $ids --html "$LLMOPS_HOME/compare.html"
+
+step "promote through a gate: evaluated again (from the cache), alias moved only if it passes"
+llmops models promote travel-assistant 1 --alias production --data "travel-qa@1#test" \
+  --metrics rougeL,bleu --max-new-tokens 40 --gate "rougeL >= 0.3" --quiet
+
+step "the registry: versions, aliases, gate results, and where the model came from"
 llmops models versions travel-assistant
 llmops lineage show model:travel-assistant@production
 

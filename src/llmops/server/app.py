@@ -11,7 +11,7 @@ from sqlalchemy import text
 from llmops import __version__
 from llmops.config import Settings, get_settings
 from llmops.server import problems
-from llmops.server.routes import artifacts, datasets, keys, prompts, runs
+from llmops.server.routes import artifacts, datasets, evaluations, keys, prompts, runs
 from llmops.server.security import KeyCache
 from llmops.store.migrate import upgrade
 from llmops.tracking.local import LocalTracking
@@ -47,6 +47,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             conn.execute(text("SELECT 1"))
         return {"status": "ok", "version": __version__}
 
-    for module in (runs, artifacts, keys, datasets, prompts):
+    for module in (runs, artifacts, keys, datasets, prompts, evaluations):
         app.include_router(module.router)
     return app

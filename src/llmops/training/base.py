@@ -141,6 +141,16 @@ def resolve_base(ref: str, *, _depth: int = 0) -> ResolvedBase:
     return ResolvedBase(ref, [folder])
 
 
+def registered_version(ref: str) -> ModelVersion | None:
+    """The registered version `ref` names, or None for a folder or hub id (no weights
+    are fetched or loaded)."""
+    from llmops.registry import open_registry
+
+    if not ref.startswith("model:") and Path(ref).expanduser().is_dir():
+        return None
+    return _registered(open_registry(), ref)
+
+
 def _registered(registry: Any, ref: str) -> ModelVersion | None:
     from llmops.errors import NotFound
 

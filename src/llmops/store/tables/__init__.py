@@ -19,6 +19,7 @@ from llmops.store.tables.core import (
     users,
 )
 from llmops.store.tables.datasets import dataset_versions, datasets
+from llmops.store.tables.evaluations import evaluations, generation_cache
 from llmops.store.tables.labels import label_events, labels
 from llmops.store.tables.models import model_versions, registered_models
 from llmops.store.tables.prompts import prompt_versions, prompts
@@ -26,6 +27,8 @@ from llmops.store.tables.prompts import prompt_versions, prompts
 __all__ = [
     "dataset_versions",
     "datasets",
+    "evaluations",
+    "generation_cache",
     "label_events",
     "labels",
     "model_versions",

@@ -40,6 +40,7 @@ model_versions = Table(
     Column("run_id", ID, nullable=True),  # the training run that produced it
     Column("sources", Text, nullable=False),  # JSON: dataset and prompt versions used
     Column("metrics", Text, nullable=False),  # JSON: metrics recorded on the version
+    Column("gates", Text, nullable=True),  # JSON: promotion gate results, newest last
     Column("description", Text, nullable=True),
     Column("created_at", BigInteger, nullable=False),
     Column("created_by", String(128), nullable=False),

@@ -1,0 +1,57 @@
+"""A fake OpenAI-compatible chat completions server on a loopback port, for judges and
+endpoint targets. Its `reply` decides each answer: (status, content) from the messages."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+Reply = Callable[[list[dict[str, str]]], tuple[int, str]]
+
+
+class FakeOpenAI:
+    def __init__(self, reply: Reply) -> None:
+        self.reply = reply
+        self.requests: list[dict[str, Any]] = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (the standard library's name)
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                fake.requests.append({"path": self.path, "body": body,
+                                      "auth": self.headers.get("Authorization")})
+                status, content = fake.reply(body["messages"])
+                payload = json.dumps({"choices": [{"message": {"role": "assistant",
+                                                               "content": content}}],
+                                      "usage": {"completion_tokens": len(content.split())}}
+                                     if status == 200 else {"error": content}).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                if status == 429:
+                    self.send_header("Retry-After", "0")
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+
+
+@contextmanager
+def fake_openai(reply: Reply) -> Iterator[FakeOpenAI]:
+    fake = FakeOpenAI(reply)
+    thread = threading.Thread(target=fake.server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield fake
+    finally:
+        fake.server.shutdown()
+        fake.server.server_close()
+        thread.join()
