@@ -80,6 +80,35 @@ step "the registry: versions, aliases, gate results, and where the model came fr
 llmops models versions travel-assistant
 llmops lineage show model:travel-assistant@production
 
+step "deploy it behind the OpenAI-compatible gateway and ask it a question"
+llmops deploy travel-assistant --model model:travel-assistant@production
+PORT=$("$PY" -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])")
+llmops server --port "$PORT" > "$LLMOPS_HOME/server.log" 2>&1 &
+SERVER=$!
+trap 'kill $SERVER 2>/dev/null || true' EXIT
+APP_KEY=$(llmops keys create --name demo-app --role inference --json | "$PY" -c "import json,sys; print(json.load(sys.stdin)['key'])")
+"$PY" - "$PORT" "$APP_KEY" <<'PYEOF'
+import sys, time, httpx
+port, key = sys.argv[1:]
+base = f"http://127.0.0.1:{port}"
+for _ in range(100):
+    try:
+        if httpx.get(f"{base}/healthz").status_code == 200:
+            break
+    except httpx.TransportError:
+        time.sleep(0.1)
+question = "What should I eat in Porto?"
+answer = httpx.post(f"{base}/v1/chat/completions", headers={"Authorization": f"Bearer {key}"},
+                    json={"model": "travel-assistant", "max_tokens": 40, "messages": [
+                        {"role": "system", "content": "You are a friendly travel agent. "
+                         "Answer briefly and concretely."},
+                        {"role": "user", "content": question}]}, timeout=60).json()
+print(f"Q: {question}\nA: {answer['choices'][0]['message']['content']}")
+print(f"trace {answer['id'].removeprefix('chatcmpl-')}, usage {answer['usage']}")
+PYEOF
+kill $SERVER; wait $SERVER 2>/dev/null || true
+trap - EXIT
+
 step "llmops keys list"
 llmops keys list
 echo

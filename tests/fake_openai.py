@@ -25,6 +25,9 @@ class FakeOpenAI:
                 fake.requests.append({"path": self.path, "body": body,
                                       "auth": self.headers.get("Authorization")})
                 status, content = fake.reply(body["messages"])
+                if status == 200 and body.get("stream"):
+                    self._stream(content)
+                    return
                 payload = json.dumps({"choices": [{"message": {"role": "assistant",
                                                                "content": content}}],
                                       "usage": {"completion_tokens": len(content.split())}}
@@ -36,6 +39,21 @@ class FakeOpenAI:
                     self.send_header("Retry-After", "0")
                 self.end_headers()
                 self.wfile.write(payload)
+
+            def _stream(self, content: str) -> None:
+                words = content.split(" ")
+                chunks = [{"choices": [{"index": 0, "delta": {"content": w if i == 0 else
+                                                               " " + w}}]}
+                          for i, w in enumerate(words)]
+                chunks.append({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+                chunks.append({"choices": [], "usage": {"prompt_tokens": 1,
+                                                        "completion_tokens": len(words)}})
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.end_headers()
+                for chunk in chunks:
+                    self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                self.wfile.write(b"data: [DONE]\n\n")
 
             def log_message(self, *args: Any) -> None:
                 pass

@@ -87,3 +87,39 @@ def test_build_base_pretrains_and_registers_with_lineage(
     assert built["model"]["sources"]["train"] == "dataset:tiny-travel-corpus@1#train"
     again = runner.invoke(app, ["models", "build-base", "tiny-travel"])
     assert "model:tiny-travel@1 is registered already" in str(again.exception)
+
+
+def test_model_card_and_vllm_export(home: Settings, tiny_base: Path, tmp_path: Path) -> None:
+    from safetensors import safe_open
+
+    from llmops import registry
+    from llmops.training import train
+
+    full = train(recipe="sft", base=str(tiny_base), data="travel-qa@1", max_steps=1,
+                 batch_size=4, register="travel-base")
+    lora = train(recipe="sft", base="model:travel-base@1", data="travel-qa@1", lora=True,
+                 max_steps=1, batch_size=4, register="travel-assistant")
+    registry.set_alias("travel-assistant", "1", "production")
+    card = runner.invoke(app, ["models", "card", "travel-assistant@production"])
+    assert card.exit_code == 0, card.output
+    text = card.stdout
+    assert text.startswith("# travel-assistant (version 1)")
+    assert "| Base model | model:travel-base@1 |" in text
+    assert f"Run `{lora.run_id}`" in text and "dataset:travel-qa@1" in text
+    assert "| train_loss |" in text and "recipe=sft" in text and "lora=True" in text
+
+    merged = tmp_path / "vllm"
+    result = runner.invoke(app, ["models", "export", "travel-assistant@1", "-o", str(merged)])
+    assert result.exit_code == 0, result.output
+    assert {"config.json", "model.safetensors", "tokenizer.json"} <= {
+        p.name for p in merged.iterdir()}
+    with safe_open(str(merged / "model.safetensors"), "pt") as f:
+        assert not any("lora" in k for k in f.keys())  # merged: plain weights
+    separate = tmp_path / "separate"
+    runner.invoke(app, ["models", "export", "travel-assistant@1", "-o", str(separate),
+                        "--separate-lora"])
+    assert (separate / "adapter" / "adapter_config.json").is_file()
+    assert (separate / "base" / "model.safetensors").is_file()
+    assert full.model is not None
+    again = runner.invoke(app, ["models", "export", "travel-base@1", "-o", str(merged)])
+    assert "exists; export into a new folder" in str(again.exception)

@@ -16,6 +16,7 @@ from llmops.cli import (
     lineage,
     models,
     prompts,
+    routes,
     runs,
     server,
     train,
@@ -56,4 +57,6 @@ app.add_typer(prompts.app, name="prompts")
 app.add_typer(train.app, name="train")
 app.add_typer(models.app, name="models")
 app.add_typer(eval.app, name="eval")
+app.add_typer(routes.app, name="routes")
+app.command("deploy", context_settings=HELP)(routes.deploy)
 app.command("server", context_settings=HELP)(server.serve)

@@ -180,3 +180,33 @@ def promote(name: str = typer.Argument(..., help="A registered model name."),
                       f"[red]not promoted:[/red] {name}@{alias_} stays where it was")
     if not result.passed:
         raise typer.Exit(1)
+
+
+@app.command("card", context_settings=HELP)
+def card(ref: str = typer.Argument(..., help="model:NAME@VERSION|ALIAS."),
+         output: Path | None = typer.Option(None, "--output", "-o", help="Write the card "
+                                            "here instead of printing it.")) -> None:
+    """Write a Markdown model card from the registry's records."""
+    from llmops import registry
+    from llmops.registry.card import render_card
+
+    text = render_card(registry.get(ref))
+    if output is None:
+        typer.echo(text)
+    else:
+        output.write_text(text)
+        console.print(f"wrote {output}")
+
+
+@app.command("export", context_settings=HELP)
+def export(ref: str = typer.Argument(..., help="model:NAME@VERSION|ALIAS."),
+           output: Path = typer.Option(..., "--output", "-o", help="A new folder."),
+           format_: str = typer.Option("vllm", "--format", help="vllm (safetensors folder)."),
+           separate: bool = typer.Option(False, "--separate-lora", help="Base and adapter "
+                                         "folders (vLLM --enable-lora) instead of merged.")
+           ) -> None:
+    """Write a version as a folder vLLM or TGI serves."""
+    from llmops.registry.export import export_version
+
+    out = export_version(ref, output, format=format_, lora="separate" if separate else "merge")
+    console.print(f"wrote {out}")

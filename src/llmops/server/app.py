@@ -11,7 +11,15 @@ from sqlalchemy import text
 from llmops import __version__
 from llmops.config import Settings, get_settings
 from llmops.server import problems
-from llmops.server.routes import artifacts, datasets, evaluations, keys, prompts, runs
+from llmops.server.routes import (
+    artifacts,
+    datasets,
+    evaluations,
+    gateway,
+    keys,
+    prompts,
+    runs,
+)
 from llmops.server.security import KeyCache
 from llmops.store.migrate import upgrade
 from llmops.tracking.local import LocalTracking
@@ -28,7 +36,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         upgrade(workspace.store)
         LocalTracking(workspace, actor="llmops").reap_dead_runs()
         app.state.workspace = workspace
-        yield
+        from llmops.gateway.service import Gateway
+
+        app.state.gateway = Gateway(workspace)
+        try:
+            yield
+        finally:
+            await app.state.gateway.aclose()  # drains the trace queue
 
     app = FastAPI(
         title="llmops",
@@ -47,6 +61,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             conn.execute(text("SELECT 1"))
         return {"status": "ok", "version": __version__}
 
-    for module in (runs, artifacts, keys, datasets, prompts, evaluations):
+    for module in (runs, artifacts, keys, datasets, prompts, evaluations, gateway):
         app.include_router(module.router)
     return app

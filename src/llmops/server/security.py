@@ -88,3 +88,4 @@ def require(permission: Permission) -> Any:
 Reader = Annotated[Principal, require(Permission.READ)]
 Writer = Annotated[Principal, require(Permission.WRITE)]
 Admin = Annotated[Principal, require(Permission.ADMIN)]
+Caller = Annotated[Principal, require(Permission.INFERENCE)]  # the gateway's /v1 routes

@@ -1,0 +1,101 @@
+"""`llmops routes ...` and `llmops deploy`: what the gateway serves under which name."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import typer
+from rich.table import Table
+
+from llmops.cli.output import console, print_json
+
+HELP = {"help_option_names": ["-h", "--help"]}
+app = typer.Typer(help="Gateway routes: public model names -> model versions or upstreams.",
+                  context_settings=HELP, no_args_is_help=True)
+JSON = typer.Option(False, "--json", help="Print JSON.")
+
+if TYPE_CHECKING:
+    from llmops.gateway.routes import RouteStore
+
+
+def _store() -> RouteStore:
+    from llmops.gateway.routes import RouteStore
+    from llmops.workspace import Workspace
+
+    return RouteStore(Workspace.open())
+
+
+@app.command("add", context_settings=HELP)
+def add(name: str = typer.Argument(..., help="The model name clients send."),
+        model: str | None = typer.Option(None, "--model", help="model:NAME@VERSION|ALIAS; "
+                                         "an alias is followed as it moves."),
+        target: list[str] = typer.Option([], "--target", help="More model targets with a "
+                                         "traffic share, e.g. model:travel@4=10%."),
+        upstream: str | None = typer.Option(None, "--upstream", help="An OpenAI-compatible "
+                                            "base URL, e.g. http://127.0.0.1:8000/v1."),
+        upstream_model: str | None = typer.Option(None, "--upstream-model"),
+        api_key_env: str | None = typer.Option(None, "--api-key-env", help="Environment "
+                                               "variable (on the server) holding the "
+                                               "upstream's key."),
+        max_tokens: int = typer.Option(1024, "--max-tokens", min=1, help="Cap per request."),
+        timeout_s: float = typer.Option(60.0, "--timeout", min=0.1, help="Per upstream "
+                                        "attempt, seconds."),
+        json_: bool = JSON) -> None:
+    """Create or replace a route. Targets after the first are canaries by share and
+    fallbacks when a target fails."""
+    from pydantic import ValidationError
+
+    from llmops.gateway.routes import Route, RouteOptions, Target, parse_target
+
+    try:
+        targets = []
+        if model:
+            targets.append(parse_target(model))
+        if upstream or upstream_model:
+            targets.append(Target(kind="upstream", url=upstream, upstream_model=upstream_model,
+                                  api_key_env=api_key_env))
+        targets += [parse_target(t) for t in target]
+        if targets and target:  # shares given for the extra targets: the first takes the rest
+            rest = 100.0 - sum(t.weight for t in targets[1:])
+            if rest <= 0:
+                raise typer.BadParameter("the --target shares add up to 100% or more")
+            targets[0] = targets[0].model_copy(update={"weight": rest})
+        route = Route(name=name, targets=targets,
+                      options=RouteOptions(max_tokens=max_tokens, timeout_s=timeout_s))
+    except ValidationError as exc:
+        raise typer.BadParameter("; ".join(e["msg"] for e in exc.errors())) from None
+    saved = _store().put(route)
+    if json_:
+        print_json(saved)
+    else:
+        console.print(f"route {name}: " + ", ".join(f"{t.label} ({t.weight:g}%)"
+                                                     for t in saved.targets))
+
+
+@app.command("list", context_settings=HELP)
+def list_(json_: bool = JSON) -> None:
+    """List routes."""
+    routes = _store().list()
+    if json_:
+        print_json(routes)
+        return
+    table = Table("name", "targets", "max tokens", "updated by")
+    for r in routes:
+        table.add_row(r.name, ", ".join(f"{t.label} ({t.weight:g})" for t in r.targets),
+                      str(r.options.max_tokens), r.updated_by)
+    console.print(table)
+
+
+@app.command("remove", context_settings=HELP)
+def remove(name: str = typer.Argument(...)) -> None:
+    """Remove a route."""
+    _store().remove(name)
+    console.print(f"removed route {name}")
+
+
+def deploy(name: str = typer.Argument(..., help="The model name clients send."),
+           model: str = typer.Option(..., "--model", help="model:NAME@VERSION|ALIAS."),
+           json_: bool = JSON) -> None:
+    """Serve a registered model under NAME (a route with one target)."""
+    add(name, model=model, target=[], upstream=None, upstream_model=None, api_key_env=None,
+        max_tokens=1024, timeout_s=60.0, json_=json_)

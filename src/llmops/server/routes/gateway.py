@@ -1,0 +1,131 @@
+"""The OpenAI-compatible gateway: /v1/models, /v1/chat/completions, /v1/completions.
+
+Bodies are read as OpenAI's, but only the messages (or prompt) and sampling parameters
+reach an engine: a client's api_base, base_url or headers go nowhere. Streaming answers
+are server-sent events in OpenAI's chunk shape, with usage in the last chunk and
+``data: [DONE]`` at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from llmops.errors import InvalidInput
+from llmops.gateway.engines import ChatRequest, Completion
+from llmops.gateway.service import Gateway, chat_request
+from llmops.server.security import Caller
+
+router = APIRouter(tags=["gateway"])
+
+
+def _gateway(request: Request) -> Gateway:
+    return request.app.state.gateway
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    try:
+        body = json.loads(await request.body())
+    except ValueError:
+        raise InvalidInput("the body must be a JSON object") from None
+    if not isinstance(body, dict) or not isinstance(body.get("model"), str):
+        raise InvalidInput("the body must be a JSON object with a string `model`",
+                           errors=[{"field": "model", "message": "required"}])
+    return body
+
+
+def _usage(c: Completion) -> dict[str, int]:
+    p, n = c.prompt_tokens or 0, c.completion_tokens or 0
+    return {"prompt_tokens": p, "completion_tokens": n, "total_tokens": p + n}
+
+
+@router.get("/v1/models")
+def models(request: Request, who: Caller) -> dict[str, Any]:
+    return {"object": "list", "data": [
+        {"id": name, "object": "model", "created": route.updated_at // 1000,
+         "owned_by": "llmops"} for name, route in sorted(_gateway(request).route_table()
+                                                          .items())]}
+
+
+def _sse(data: dict[str, Any]) -> str:
+    return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+async def _stream(gateway: Gateway, name: str, chat: ChatRequest, key_id: str,
+                  sticky: str | None, kind: str) -> AsyncIterator[str]:
+    ident = f"{'chatcmpl' if kind == 'chat' else 'cmpl'}-{time.time_ns():x}"
+    created = int(time.time())
+    obj = "chat.completion.chunk" if kind == "chat" else "text_completion"
+
+    def chunk(text: str | None, reason: str | None, *, role: bool = False) -> dict[str, Any]:
+        if kind == "chat":
+            delta: dict[str, Any] = {"role": "assistant", "content": ""} if role else (
+                {"content": text} if text is not None else {})
+            choice: dict[str, Any] = {"index": 0, "delta": delta, "finish_reason": reason}
+        else:
+            choice = {"index": 0, "text": text or "", "finish_reason": reason}
+        return {"id": ident, "object": obj, "created": created, "model": name,
+                "choices": [choice]}
+
+    if kind == "chat":
+        yield _sse(chunk(None, None, role=True))
+    try:
+        async for delta in gateway.stream(name, chat, key_id=key_id, sticky=sticky):
+            if delta.completion is not None:
+                yield _sse(chunk(None, delta.completion.finish_reason))
+                yield _sse({"id": ident, "object": obj, "created": created, "model": name,
+                            "choices": [], "usage": _usage(delta.completion)})
+            elif delta.text:
+                yield _sse(chunk(delta.text, None))
+    except Exception as exc:  # headers are sent: report in the stream, as OpenAI does
+        yield _sse({"error": {"message": str(exc), "type": "upstream_error"}})
+    yield "data: [DONE]\n\n"
+
+
+async def _answer(request: Request, who: Any, chat: ChatRequest, body: dict[str, Any],
+                  kind: str) -> Response:
+    gateway = _gateway(request)
+    name = body["model"]
+    sticky = body.get("user") if isinstance(body.get("user"), str) else None
+    if body.get("stream"):
+        gateway.route(name)  # an unknown model is a 404 before the stream starts
+        return StreamingResponse(_stream(gateway, name, chat, who.key_id, sticky, kind),
+                                 media_type="text/event-stream")
+    completion, _, trace_id = await gateway.complete(name, chat, key_id=who.key_id,
+                                                     sticky=sticky)
+    created = int(time.time())
+    if kind == "chat":
+        choice: dict[str, Any] = {"index": 0, "message": {"role": "assistant", "content":
+                                                          completion.text},
+                                  "finish_reason": completion.finish_reason}
+        data = {"id": f"chatcmpl-{trace_id}", "object": "chat.completion"}
+    else:
+        choice = {"index": 0, "text": completion.text, "finish_reason":
+                  completion.finish_reason}
+        data = {"id": f"cmpl-{trace_id}", "object": "text_completion"}
+    return JSONResponse({**data, "created": created, "model": name, "choices": [choice],
+                         "usage": _usage(completion)},
+                        headers={"x-llmops-trace-id": trace_id})
+
+
+@router.post("/v1/chat/completions")
+async def chat_completions(request: Request, who: Caller) -> Response:
+    body = await _body(request)
+    return await _answer(request, who, chat_request(body), body, "chat")
+
+
+@router.post("/v1/completions")
+async def completions(request: Request, who: Caller) -> Response:
+    """Text completions, answered as one user message (for clients that still use them)."""
+    body = await _body(request)
+    prompt = body.get("prompt")
+    if not isinstance(prompt, str) or not prompt:
+        raise InvalidInput("prompt must be a non-empty string",
+                           errors=[{"field": "prompt", "message": "required"}])
+    chat = chat_request({**body, "messages": [{"role": "user", "content": prompt}]})
+    return await _answer(request, who, chat, body, "text")

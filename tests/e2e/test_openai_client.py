@@ -1,0 +1,92 @@
+"""The official `openai` package (sync, async, streaming) against `llmops server` as a
+real process, with only base_url and api_key changed."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.fake_openai import FakeOpenAI, fake_openai
+from tests.helpers import free_port
+
+pytestmark = pytest.mark.slow
+openai = pytest.importorskip("openai")
+
+
+@pytest.fixture
+def gateway(tmp_path: Path) -> Iterator[tuple[str, str, FakeOpenAI]]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMOPS_")}
+    env["LLMOPS_HOME"] = str(tmp_path / "home")
+    run = {"env": env, "capture_output": True, "text": True, "check": True}
+    admin = json.loads(subprocess.run([sys.executable, "-m", "llmops", "init", "--json"],
+                                      **run).stdout)["admin_key"]  # type: ignore[call-overload]
+    with fake_openai(lambda m: (200, f"Visit {m[-1]['content']} in spring.")) as upstream:
+        subprocess.run([sys.executable, "-m", "llmops", "routes", "add", "travel",
+                        "--upstream", upstream.url, "--upstream-model", "m"],
+                       **run)  # type: ignore[call-overload]
+        port = free_port()
+        proc = subprocess.Popen([sys.executable, "-m", "llmops", "server", "--port",
+                                 str(port)], env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    if httpx.get(f"{url}/healthz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert proc.poll() is None and time.monotonic() < deadline
+                time.sleep(0.1)
+            key = httpx.post(f"{url}/api/v1/keys", headers={"Authorization": f"Bearer {admin}"},
+                             json={"name": "app", "role": "inference"}).json()["key"]
+            yield f"{url}/v1", key, upstream
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+def test_sync_async_and_streaming_clients(gateway: tuple[str, str, FakeOpenAI]) -> None:
+    base_url, key, upstream = gateway
+    client = openai.OpenAI(base_url=base_url, api_key=key)
+    answer = client.chat.completions.create(
+        model="travel", messages=[{"role": "user", "content": "Kyoto"}], max_tokens=30)
+    assert answer.choices[0].message.content == "Visit Kyoto in spring."
+    assert answer.usage is not None and answer.usage.completion_tokens == 4
+
+    stream = client.chat.completions.create(
+        model="travel", messages=[{"role": "user", "content": "Oslo"}], stream=True,
+        stream_options={"include_usage": True})
+    text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    assert text == "Visit Oslo in spring."
+    assert [m.id for m in client.models.list()] == ["travel"]
+
+    async def run() -> str:
+        async_client = openai.AsyncOpenAI(base_url=base_url, api_key=key)
+        result = await async_client.chat.completions.create(
+            model="travel", messages=[{"role": "user", "content": "Rome"}])
+        parts = []
+        async for chunk in await async_client.chat.completions.create(
+                model="travel", messages=[{"role": "user", "content": "Bali"}], stream=True):
+            if chunk.choices:
+                parts.append(chunk.choices[0].delta.content or "")
+        await async_client.close()
+        return f"{result.choices[0].message.content}|{''.join(parts)}"
+
+    assert asyncio.run(run()) == "Visit Rome in spring.|Visit Bali in spring."
+    with pytest.raises(openai.NotFoundError):
+        client.chat.completions.create(model="nope", messages=[{"role": "user",
+                                                                "content": "x"}])
+    with pytest.raises(openai.AuthenticationError):
+        openai.OpenAI(base_url=base_url, api_key="wrong").models.list()
+    assert len(upstream.requests) == 4
