@@ -175,3 +175,25 @@ def test_compare_with_a_pairwise_judge(qa200: str, tmp_path: Path) -> None:
     # B is right on half the rows, A on a quarter (a subset): B wins 1/4 of rows, rest tie
     assert delta["b"] == pytest.approx(0.25 * 1 + 0.75 * 0.5)
     assert delta["ci_low"] > 0 and delta["n"] == 200
+
+
+def test_review_fixes_for_gates() -> None:
+    from llmops.evaluation.gates import check
+    from llmops.evaluation.models import Evaluation
+
+    gate = parse_gate("rougeL >= production-0.01", ["rougeL"])  # no spaces
+    assert (gate.alias, gate.delta) == ("production", -0.01)
+
+    def ev(status: str, value: float) -> Evaluation:
+        return Evaluation(id="e", status=status, target="t", data="d", dataset_version_id="x",
+                          metrics={"rougeL": value}, total=10, failed=0 if status ==
+                          "complete" else 3, examples="sha256:0", created_at=0, created_by="a")
+
+    typo = parse_gate("rougeL >= prodution", ["rougeL"])
+    assert not check(typo, ev("complete", 0.9), None, None, promoting="production").passed
+    first = check(gate, ev("complete", 0.9), None, None, promoting="production")
+    assert first.passed
+    incomplete = check(parse_gate("rougeL >= 0.1", ["rougeL"]), ev("incomplete", 0.9), None,
+                       None)
+    assert not incomplete.passed and "is incomplete (3 of 10 examples failed)" in (
+        incomplete.note or "")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
@@ -172,3 +173,33 @@ def test_perplexity_tokens_and_cost(home: Settings, tiny_base: Path) -> None:
                           price_per_1k_tokens=2.0)
     assert priced.metrics["tokens"] == 3.0
     assert priced.metrics["cost"] == pytest.approx(11 * 3 * 2.0 / 1000)
+
+
+def test_one_failing_example_does_not_sink_a_model_evaluation(
+        home: Settings, tiny_base: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from llmops.evaluation.generate import LocalGenerator
+
+    registry.register("tiny", tiny_base)
+    poison = datasets.read_rows(VAL)[3]["messages"][1]["content"]
+    real = LocalGenerator.generate
+
+    def generate(self: LocalGenerator, prompts: Any, **kw: Any) -> list[str]:
+        if any(p[-1]["content"] == poison for p in prompts):
+            raise RuntimeError("CUDA out of memory (simulated)")
+        return real(self, prompts, **kw)
+
+    monkeypatch.setattr(LocalGenerator, "generate", generate)
+    result = evaluate("model:tiny@1", VAL, max_new_tokens=4, batch_size=4)
+    assert (result.total, result.failed, result.status) == (11, 1, "incomplete")
+    table = read_examples(result)
+    errors = table.column("error").to_pylist()
+    assert errors[3] == "RuntimeError: CUDA out of memory (simulated)"
+    assert table.column("rougeL").to_pylist()[3] is None  # not scored, not averaged
+    assert "eval.rougeL" not in registry.get("tiny@1").metrics  # incomplete: not recorded
+
+
+def test_endpoint_answers_are_not_cached(home: Settings) -> None:
+    with fake_openai(lambda m: (200, "same")) as fake:
+        evaluate(endpoint=fake.url, model_name="m", data=VAL)
+        again = evaluate(endpoint=fake.url, model_name="m", data=VAL)
+    assert again.cached == 0 and len(fake.requests) == 22

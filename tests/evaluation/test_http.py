@@ -69,3 +69,14 @@ def test_promote_over_http(client: Any, keys: dict[str, str], settings: Settings
     bad = client.post(path, headers=auth(keys["maintainer"]), json={**body,
                                                                      "gates": ["bleu >= 1"]})
     assert bad.status_code == 400 and "does not produce" in bad.json()["detail"]
+
+
+def test_only_registered_models_over_http(client: Any, keys: dict[str, str],
+                                          tiny_base: Path) -> None:
+    datasets.import_dataset("travel-qa", qa_rows(48), kind="chat",
+                            split={"train": 0.75, "val": 0.25})
+    for model in (str(tiny_base), "acme/some-model"):
+        response = client.post(API, headers=auth(keys["maintainer"]), json={
+            "data": "travel-qa@1#val", "model": model})
+        assert response.status_code == 400
+        assert "must be a registered model" in response.json()["detail"]

@@ -62,6 +62,7 @@ def test_an_invalid_reply_is_asked_again_then_recorded_as_an_error(
                           judges=[{**_judge(fake.url), "concurrency": 1}])
     assert result.status == "incomplete" and result.failed == 1
     assert result.metrics["judge.helpfulness"] == 2.0  # the 10 valid verdicts only
+    assert read_examples(result).column("rougeL").to_pylist()[0] is None
     errors = [e for e in read_examples(result).column("error").to_pylist() if e]
     assert len(errors) == 1 and "reply not valid for the schema after 3 tries" in errors[0]
 
@@ -73,7 +74,7 @@ def test_a_judge_endpoint_that_is_down_leaves_the_evaluation_incomplete(
                           judges=[_judge(fake.url)])
     assert (result.status, result.failed) == ("incomplete", 11)
     assert "judge.helpfulness" not in result.metrics
-    assert "rougeL" in result.metrics  # the reference metric still scored every answer
+    assert "rougeL" not in result.metrics  # every summary is over fully scored examples
     assert len(fake.requests) == 11 * 4  # each asked once and retried three times
 
 

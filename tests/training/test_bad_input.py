@@ -126,3 +126,16 @@ def test_disk_full_while_checkpointing_keeps_earlier_checkpoints(
     assert "model" not in {a.name for a in run.artifacts}
     kept = tracking.download_artifact(run.id, "checkpoints/step-00000002", tmp_path / "ckpt")
     assert (kept / "trainer_state.json").is_file()  # verified against its digest on the way
+
+
+def test_mixed_chat_rows_fail_before_anything_loads(home: Settings) -> None:
+    from llmops import datasets
+    from tests.tiny import qa_rows
+
+    rows = qa_rows(3)
+    rows[2]["messages"] = rows[2]["messages"][:2]  # type: ignore[index]
+    datasets.import_dataset("mixed", rows, kind="chat")
+    with pytest.raises(InvalidInput, match="row 2 ends with a non-assistant message and row 0"
+                                           " does not"):
+        train(recipe="sft", base="/never/loaded", data="mixed@1")
+    _nothing_ran()

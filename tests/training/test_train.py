@@ -109,3 +109,35 @@ def test_the_resolved_config_is_saved_with_the_output(home: Settings, tiny_base:
                                               tmp_path / "c.yaml")
     config = make_config(__import__("yaml").safe_load(saved.read_text()))
     assert (config.seed, config.max_steps, config.recipe) == (7, 1, "sft")
+
+
+def test_full_dpo_gets_the_merged_base_as_its_reference(
+        home: Settings, tiny_base: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from trl import DPOTrainer
+
+    train(recipe="sft", base=str(tiny_base), data="travel-qa@1", lora=True, max_steps=1,
+          batch_size=4, register="adapter")
+    seen: dict[str, object] = {}
+    real = DPOTrainer.__init__
+
+    def init(self: DPOTrainer, *args: object, **kwargs: object) -> None:
+        seen["ref_model"] = kwargs.get("ref_model")
+        real(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(DPOTrainer, "__init__", init)
+    train(recipe="dpo", base="model:adapter@1", data="travel-prefs@1", max_steps=1,
+          batch_size=4)
+    assert seen["ref_model"] is not None  # not reloaded from the raw base's path
+
+
+def test_the_saved_config_pins_versions_for_resume(home: Settings, tiny_base: Path,
+                                                   tmp_path: Path) -> None:
+    import yaml
+
+    result = train(recipe="sft", base=str(tiny_base), data="travel-qa", max_steps=1,
+                   batch_size=4)
+    saved = yaml.safe_load(open_tracking().download_artifact(
+        result.run_id, "llmops-train.yaml", tmp_path / "c.yaml").read_text())
+    assert saved["data"] == "dataset:travel-qa@1#train"
+    assert saved["eval_data"] == "dataset:travel-qa@1#val"
+    assert saved["base"] == str(tiny_base.resolve()) and saved["packing"] is False

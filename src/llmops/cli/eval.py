@@ -64,7 +64,7 @@ def run(model: str | None = typer.Option(None, "--model", help="model:NAME@VERSI
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
         json_: bool = JSON) -> None:
     """Answer every row with the target and score the answers; exits 1 when a suite
-    threshold is not met."""
+    threshold is not met (a floor, or a ceiling for latency_ms, perplexity, cost, tokens)."""
     from llmops.errors import InvalidInput
     from llmops.evaluation import evaluate, make_suite
 
@@ -82,15 +82,18 @@ def run(model: str | None = typer.Option(None, "--model", help="model:NAME@VERSI
         result = evaluate(model, endpoint=endpoint, model_name=model_name,
                           api_key_env=api_key_env, predictions=predictions, suite=plan,
                           progress=progress)
-    missed = {k: v for k, v in plan.thresholds.items() if result.metrics.get(k, float("nan"))
-              < v or k not in result.metrics}
+    from llmops.evaluation.metrics import higher_is_better
+
+    missed = {k: v for k, v in plan.thresholds.items() if k not in result.metrics or (
+        result.metrics[k] < v if higher_is_better(k) else result.metrics[k] > v)}
     if json_:
         print_json(result)
     else:
         _print(result)
         for key, floor in missed.items():
-            console.print(f"[red]threshold not met:[/red] {key} {result.metrics.get(key)} "
-                          f"< {floor}")
+            side = "at least" if higher_is_better(key) else "at most"
+            console.print(f"[red]threshold not met:[/red] {key} {result.metrics.get(key)}, "
+                          f"needs {side} {floor}")
     if missed:
         raise typer.Exit(1)
 

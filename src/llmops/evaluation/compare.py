@@ -14,6 +14,7 @@ from typing import Any
 
 from llmops.errors import InvalidInput
 from llmops.evaluation.judges import Judge, JudgeSpec, Verdict
+from llmops.evaluation.metrics import higher_is_better
 from llmops.evaluation.models import Comparison, Evaluation, ExamplePair, MetricDelta
 from llmops.evaluation.store import get_evaluation, read_examples
 from llmops.evaluation.targets import Failure
@@ -34,7 +35,9 @@ def _corpus_stats(metric: str, outputs: list[str], references: list[str]) -> tup
 def _scores(table: Any) -> dict[str, dict[str, float]]:
     """{metric: {row id: score}} of the per-example columns of one evaluation."""
     ids = table.column("row_id").to_pylist()
-    skip = {"row_id", "input", "output", "reference", "error", "tokens"}
+    # perplexity's summary is a corpus value (exp of summed NLL over summed tokens) that a
+    # mean of per-example perplexities would not reproduce: compare it with `eval show`
+    skip = {"row_id", "input", "output", "reference", "error", "tokens", "perplexity"}
     out: dict[str, dict[str, float]] = {}
     for name in table.column_names:
         if name in skip or name.endswith(".reason"):
@@ -108,12 +111,13 @@ def compare(a: str | Evaluation, b: str | Evaluation, *, resamples: int = 2000,
         p = min(1.0, 2 * min(float((boot <= 0).mean()), float((boot >= 0).mean())))
         deltas.append(MetricDelta(metric=metric, a=va, b=vb, diff=vb - va, ci_low=float(low),
                                   ci_high=float(high), p_value=p, n=n))
-        pairs = sorted(ids, key=lambda i: sb[metric][i] - sa[metric][i])[:worst]
+        sign = 1.0 if higher_is_better(metric) else -1.0  # a regression is a step back
+        pairs = sorted(ids, key=lambda i: sign * (sb[metric][i] - sa[metric][i]))[:worst]
         regressed[metric] = [ExamplePair(
             row_id=i, input=rows_a[i]["input"], reference=rows_a[i]["reference"],
             output_a=rows_a[i]["output"], output_b=rows_b[i]["output"],
             score_a=sa[metric][i], score_b=sb[metric][i])
-            for i in pairs if sb[metric][i] < sa[metric][i]]
+            for i in pairs if sign * (sb[metric][i] - sa[metric][i]) < 0]
     if judge is not None:
         if judge.kind != "pairwise":
             raise InvalidInput(f"judge {judge.name} is {judge.kind}; compare takes a pairwise "

@@ -27,7 +27,7 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt, "==": operator.eq}
 _GATE = re.compile(
     r"^\s*(?P<metric>[A-Za-z][A-Za-z0-9_.]*)\s*(?P<op>>=|<=|==|>|<)\s*"
-    r"(?:(?P<number>[+-]?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)|(?P<alias>[a-z][a-z0-9._-]*)"
+    r"(?:(?P<number>[+-]?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)|(?P<alias>[a-z][a-z0-9._-]*?)"
     r"(?:\s*(?P<sign>[+-])\s*(?P<delta>\d+(?:\.\d+)?(?:[eE][+-]?\d+)?))?)\s*$")
 
 
@@ -78,7 +78,17 @@ def parse_gate(text: str, produces: list[str]) -> Gate:
 
 
 def check(gate: Gate, candidate: Evaluation, baseline: Evaluation | None,
-          baseline_ref: str | None) -> GateResult:
+          baseline_ref: str | None, *, promoting: str | None = None) -> GateResult:
+    """One gate. Incomplete evaluations fail: scores over a subset of the examples are
+    not comparable. A gate on an alias nobody holds passes only when it is the alias
+    being promoted (the first promotion); any other unheld alias is a typo and fails."""
+    if candidate.status != "complete" or (baseline and baseline.status != "complete"):
+        which = candidate if candidate.status != "complete" else baseline
+        assert which is not None
+        return GateResult(expression=gate.expression, passed=False, candidate=None,
+                          threshold=None, baseline=baseline_ref,
+                          note=f"eval:{which.id} is incomplete ({which.failed} of "
+                               f"{which.total} examples failed)")
     value = candidate.metrics.get(gate.metric)
     if value is None:
         return GateResult(expression=gate.expression, passed=False, candidate=None,
@@ -86,9 +96,11 @@ def check(gate: Gate, candidate: Evaluation, baseline: Evaluation | None,
                           f"({candidate.failed} of {candidate.total} examples failed)")
     if gate.alias is not None:
         if baseline is None:
-            return GateResult(expression=gate.expression, passed=True, candidate=value,
-                              threshold=None, note=f"no version holds {gate.alias!r} yet: "
-                              "nothing to compare with")
+            first = gate.alias == promoting
+            return GateResult(expression=gate.expression, passed=first, candidate=value,
+                              threshold=None, note=f"no version holds {gate.alias!r} yet"
+                              + (": nothing to compare with" if first else
+                                 " (and it is not the alias being promoted)"))
         base = baseline.metrics.get(gate.metric)
         if base is None:
             return GateResult(expression=gate.expression, passed=False, candidate=value,
@@ -105,7 +117,7 @@ def check(gate: Gate, candidate: Evaluation, baseline: Evaluation | None,
 
 def promote(name: str, version: int | str, alias: str, gates: list[str], *,
             suite: Suite | str | Path | None = None,
-            progress: Callable[[str], Any] | None = None,
+            progress: Callable[[str], Any] | None = None, actor: str | None = None,
             **options: Any) -> Promotion:
     """Evaluate, gate, record, and move `alias` to `version` only if every gate passes.
 
@@ -115,15 +127,17 @@ def promote(name: str, version: int | str, alias: str, gates: list[str], *,
     """
     from llmops import labels
     from llmops.evaluation.run import evaluate
-    from llmops.registry import open_registry
+    from llmops.registry import ModelRegistry
+    from llmops.workspace import Workspace
 
     plan = suite if isinstance(suite, Suite) else make_suite(options, file=suite)
     parsed = [parse_gate(g, plan.produces) for g in gates]
     labels.check_label(alias)
-    registry = open_registry()
+    registry = ModelRegistry(Workspace.open(), actor=actor)
     candidate = registry.get(f"{name}@{version}")
     step = progress or (lambda label: None)
-    result = evaluate(candidate.ref, suite=plan, progress=step(f"evaluating {candidate.ref}"))
+    result = evaluate(candidate.ref, suite=plan, actor=actor,
+                      progress=step(f"evaluating {candidate.ref}"))
     baselines: dict[str, tuple[Evaluation, str]] = {}
     for alias_name in sorted({g.alias for g in parsed if g.alias}):
         from llmops.errors import NotFound
@@ -135,10 +149,11 @@ def promote(name: str, version: int | str, alias: str, gates: list[str], *,
         if holder.id == candidate.id:
             baselines[alias_name] = (result, holder.ref)
         else:
-            baselines[alias_name] = (evaluate(holder.ref, suite=plan, progress=step(
-                f"evaluating {holder.ref} ({alias_name})")), holder.ref)
+            baselines[alias_name] = (evaluate(holder.ref, suite=plan, actor=actor,
+                                              progress=step(f"evaluating {holder.ref} "
+                                                            f"({alias_name})")), holder.ref)
     checked = [check(g, result, *(baselines.get(g.alias) or (None, None)) if g.alias
-                     else (None, None)) for g in parsed]
+                     else (None, None), promoting=alias) for g in parsed]
     passed = all(c.passed for c in checked)
     promotion = Promotion(name=name, version=candidate.version, alias=alias, passed=passed,
                           moved=False, gates=checked, candidate_eval=result.id,

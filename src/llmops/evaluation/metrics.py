@@ -23,6 +23,12 @@ class Metric:
 
 
 METRICS: dict[str, Metric] = {}
+# Summary numbers where less is better; every other score is better when higher.
+LOWER_IS_BETTER = frozenset({"latency_ms", "perplexity", "cost", "tokens"})
+
+
+def higher_is_better(name: str) -> bool:
+    return name not in LOWER_IS_BETTER
 
 
 def register_metric(name: str, description: str

@@ -131,7 +131,7 @@ def evaluate(model: str | None = None, data: str | None = None, *,
              endpoint: str | None = None, model_name: str | None = None,
              api_key_env: str | None = None, predictions: str | Path | None = None,
              suite: Suite | str | Path | None = None, progress: Progress | None = None,
-             **options: Any) -> Evaluation:
+             actor: str | None = None, **options: Any) -> Evaluation:
     """Evaluate a target on a dataset split and record the result.
 
     Options (or a suite file) set `metrics`, `judges`, `prompt`, `prompt_vars`,
@@ -168,53 +168,60 @@ def evaluate(model: str | None = None, data: str | None = None, *,
     row_ids = [str(r["_id"]) for r in rows]
     answers, cached = _answers(target, plan, [p for p, _ in pairs], row_ids, prompt_id,
                                progress)
-    return _record(target, plan, version, prompt_id, row_ids, pairs, answers, cached, judges)
+    return _record(target, plan, version, prompt_id, row_ids, pairs, answers, cached, judges,
+                   actor)
 
 
 def _record(target: Target, plan: Suite, version: Any, prompt_id: str | None,
             row_ids: list[str], pairs: list[tuple[list[dict[str, str]], str]],
-            answers: list[Result], cached: int, judges: list[Judge]) -> Evaluation:
+            answers: list[Result], cached: int, judges: list[Judge],
+            actor: str | None) -> Evaluation:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from llmops.evaluation.store import save_evaluation
     from llmops.tracking import start_run
 
-    ok = [i for i, a in enumerate(answers) if isinstance(a, Answer)]
-    errors: list[str | None] = [a.error if isinstance(a, Failure) else None for a in answers]
+    errors: list[list[str]] = [[a.error] if isinstance(a, Failure) else [] for a in answers]
     outputs = [a.text if isinstance(a, Answer) else "" for a in answers]
     columns: dict[str, list[Any]] = {
         "row_id": row_ids, "input": [json.dumps(p, ensure_ascii=False) for p, _ in pairs],
         "output": outputs, "reference": [r for _, r in pairs],
         "latency_ms": [a.latency_ms if isinstance(a, Answer) else None for a in answers],
         "tokens": [a.tokens if isinstance(a, Answer) else None for a in answers]}
+    answered = [i for i, a in enumerate(answers) if isinstance(a, Answer)]
+    for judge in judges:
+        verdicts = judge.score([(pairs[i][0][-1]["content"], outputs[i], pairs[i][1])
+                                for i in answered])
+        column: list[float | None] = [None] * len(answers)
+        reasons: list[str | None] = [None] * len(answers)
+        for i, v in zip(answered, verdicts, strict=True):
+            if isinstance(v, Verdict):
+                column[i], reasons[i] = v.score, v.reason
+            else:
+                errors[i].append(v.error)
+        columns[judge.spec.metric], columns[f"{judge.spec.metric}.reason"] = column, reasons
+    # every summary is over the examples with no error at all, so all numbers of one
+    # evaluation describe the same examples
+    ok = [i for i in answered if not errors[i]]
     summary: dict[str, float] = {}
     scored = score(plan.metrics, [outputs[i] for i in ok], [pairs[i][1] for i in ok]) \
         if ok else {}
     for name, (corpus, each) in scored.items():
-        column: list[float | None] = [None] * len(answers)
+        values: list[float | None] = [None] * len(answers)
         for i, value in zip(ok, each, strict=True):
-            column[i] = value
-        columns[name], summary[name] = column, corpus
+            values[i] = value
+        columns[name], summary[name] = values, corpus
     for judge in judges:
-        question = [pairs[i][0][-1]["content"] for i in ok]
-        verdicts = judge.score([(q, outputs[i], pairs[i][1]) for q, i in zip(question, ok,
-                                                                             strict=True)])
-        column = [None] * len(answers)
-        reasons: list[str | None] = [None] * len(answers)
-        for i, v in zip(ok, verdicts, strict=True):
-            if isinstance(v, Verdict):
-                column[i], reasons[i] = v.score, v.reason
-            else:
-                errors[i] = v.error
-        columns[judge.spec.metric], columns[f"{judge.spec.metric}.reason"] = column, reasons
-        values = [c for c in column if c is not None]
-        if values:
-            summary[judge.spec.metric] = sum(values) / len(values)
-    latencies = [a.latency_ms for a in answers if isinstance(a, Answer) and a.latency_ms]
+        kept = [columns[judge.spec.metric][i] for i in ok]
+        if kept:
+            summary[judge.spec.metric] = sum(kept) / len(kept)
+    latencies = [a.latency_ms for i in ok if (a := answers[i]) and isinstance(a, Answer)
+                 and a.latency_ms]
     if latencies:
         summary["latency_ms"] = sum(latencies) / len(latencies)
-    tokens = [a.tokens for a in answers if isinstance(a, Answer) and a.tokens is not None]
+    tokens = [a.tokens for i in ok if (a := answers[i]) and isinstance(a, Answer)
+              and a.tokens is not None]
     if tokens:
         summary["tokens"] = sum(tokens) / len(tokens)
         if plan.price_per_1k_tokens is not None:
@@ -226,8 +233,8 @@ def _record(target: Target, plan: Suite, version: Any, prompt_id: str | None,
         columns["perplexity"] = [math.exp(n / c) if c else None
                                  for n, c in zip(nll, counts, strict=True)]
         summary["perplexity"] = math.exp(sum(nll) / max(sum(counts), 1))
-    columns["error"] = errors
-    failed = sum(e is not None for e in errors)
+    columns["error"] = ["; ".join(e) if e else None for e in errors]
+    failed = sum(bool(e) for e in errors)
     config = {"metrics": plan.metrics, "judges": [j.model_dump() for j in plan.judges],
               "thresholds": plan.thresholds, "max_new_tokens": plan.max_new_tokens,
               "prompt": plan.prompt, "judge_prompts": [j.prompt_version for j in judges]}

@@ -31,8 +31,11 @@ def save_evaluation(*, target: str, model_version_id: str | None, data: str,
                     dataset_version_id: str, prompt_version_id: str | None,
                     metrics: dict[str, float], total: int, failed: int, cached: int,
                     examples: str, run_id: str | None, config: dict[str, Any],
-                    actor: str | None = None) -> Evaluation:
-    """Record an evaluation and its lineage; an evaluation with failures is incomplete."""
+                    actor: str | None = None, on_version: bool = True) -> Evaluation:
+    """Record an evaluation and its lineage; an evaluation with failures is incomplete.
+
+    A complete evaluation of a whole split (`on_version`) also sets ``eval.*`` metrics on
+    the model version; a partial one does not overwrite them."""
     workspace = _workspace()
     actor = actor or audit.local_actor()
     eval_id = new_id()
@@ -60,10 +63,10 @@ def save_evaluation(*, target: str, model_version_id: str | None, data: str,
 
     workspace.store.write(write)
     evaluation = get_evaluation(eval_id)
-    if model_version_id:
-        from llmops.registry import open_registry
+    if model_version_id and on_version and not failed:
+        from llmops.registry import ModelRegistry
 
-        registry = open_registry()
+        registry = ModelRegistry(workspace, actor=actor)
         registry.record_metrics(registry.get_by_id(model_version_id).ref,
                                 {f"eval.{k}": v for k, v in metrics.items()})
     return evaluation

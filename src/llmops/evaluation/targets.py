@@ -55,8 +55,8 @@ class ModelTarget:
     def __init__(self, ref: str, *, batch_size: int = 16) -> None:
         from llmops.training.base import registered_version
 
-        self.ref = ref
         version = registered_version(ref)
+        self.ref = version.ref if version else ref  # pinned: an alias may move meanwhile
         self.label = version.ref if version else f"folder:{ref}"
         self.identity: str | None = f"model:{version.id}" if version else None
         self.model_version_id: str | None = version.id if version else None
@@ -77,17 +77,39 @@ class ModelTarget:
 
     def answer(self, prompts: Sequence[Messages], row_ids: Sequence[str], *,
                max_new_tokens: int, progress: Progress) -> list[Result]:
-        self._loaded()
+        generator = self._loaded()
         out: list[Result] = []
         for start in range(0, len(prompts), self.batch_size):
             batch = prompts[start:start + self.batch_size]
-            began = time.perf_counter()
-            texts = self._generator.generate(batch, max_new_tokens=max_new_tokens,
-                                             batch_size=self.batch_size)
-            each = (time.perf_counter() - began) * 1000 / len(batch)
-            out += [Answer(t, each) for t in texts]
+            out += self._batch(generator, batch, max_new_tokens)
             progress(len(batch))
         return out
+
+    @staticmethod
+    def _batch(generator: Any, batch: Sequence[Messages], max_new_tokens: int
+               ) -> list[Result]:
+        """A batch of answers; when the batch fails (out of memory on a long prompt, a
+        chat template that refuses a message), each example alone, so that only the
+        examples that fail by themselves are failures."""
+        began = time.perf_counter()
+        try:
+            texts = generator.generate(batch, max_new_tokens=max_new_tokens,
+                                       batch_size=len(batch))
+        except Exception as exc:
+            _free_cuda()
+            if len(batch) == 1:
+                return [Failure(f"{type(exc).__name__}: {exc}")]
+            return [r for one in batch for r in ModelTarget._batch(generator, [one],
+                                                                     max_new_tokens)]
+        each = (time.perf_counter() - began) * 1000 / len(batch)
+        return [Answer(t, each) for t in texts]
+
+
+def _free_cuda() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 class EndpointTarget:
@@ -103,7 +125,8 @@ class EndpointTarget:
         self.url = url.rstrip("/") + "/chat/completions"
         self.model = model
         self.label = f"endpoint:{url.rstrip('/')}#{model}"
-        self.identity: str | None = self.label
+        # not cached: what answers behind a URL can change (a redeploy, an alias move)
+        self.identity: str | None = None
         self.model_version_id: str | None = None
         key = os.environ.get(api_key_env, "") if api_key_env else ""
         if api_key_env and not key:

@@ -211,18 +211,23 @@ class ModelRegistry:
         return self.get_by_id(version_id)
 
     def record_metrics(self, ref: str, metrics: dict[str, float]) -> ModelVersion:
-        """Add evaluation metrics to a version (the weights stay as they are)."""
-        version = self.get(ref)
-        merged = {**version.metrics, **{k: float(v) for k, v in metrics.items()}}
+        """Add evaluation metrics to a version (the weights stay as they are). Read and
+        merged under the row lock, so concurrent evaluations do not lose each other's."""
+        version_id = self.get(ref).id
+        update_values = {k: float(v) for k, v in metrics.items()}
 
         def write(conn: Connection) -> None:
-            conn.execute(update(model_versions).where(model_versions.c.id == version.id)
+            row = conn.execute(select(model_versions.c.metrics, model_versions.c.version)
+                               .where(model_versions.c.id == version_id)
+                               .with_for_update()).one()
+            merged = {**json.loads(row.metrics), **update_values}
+            conn.execute(update(model_versions).where(model_versions.c.id == version_id)
                          .values(metrics=json.dumps(merged, sort_keys=True)))
-            audit.record(conn, self.actor, "model.metrics", KIND, version.name,
-                         {"version": version.version, "metrics": sorted(metrics)})
+            audit.record(conn, self.actor, "model.metrics", KIND, version_id,
+                         {"version": row.version, "metrics": sorted(metrics)})
 
         self.store.write(write)
-        return self.get_by_id(version.id)
+        return self.get_by_id(version_id)
 
     def record_gates(self, version_id: str, result: dict[str, Any]) -> None:
         """Append a promotion gate result to a version's record."""

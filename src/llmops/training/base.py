@@ -176,6 +176,8 @@ def load_model(base: ResolvedBase, *, dtype: Any = None, quantization: Any = Non
         from peft import PeftModel
 
         model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
+    if len(base.folders) > 1:
+        model.requires_grad_(True)  # peft froze the base for the adapter; merged, it is ours
     return model
 
 

@@ -102,9 +102,34 @@ def plan(config: TrainConfig) -> _Plan:
     examples = [recipe.example(r, version.kind, fmt) for r in datasets.iter_rows(train_ref)]
     if not examples:
         raise InvalidInput(f"{train_ref} has no rows to train on")
+    shapes = {tuple(sorted(e)) for e in examples}
+    if len(shapes) > 1:
+        first = next(i for i, e in enumerate(examples) if tuple(sorted(e)) != tuple(
+            sorted(examples[0])))
+        raise InvalidInput(f"{train_ref}: row {first} ends with a "
+                           f"{'non-assistant' if 'messages' in examples[first] else 'assistant'}"
+                           " message and row 0 does not: SFT needs every chat row to end with "
+                           "the assistant's answer (or none to)")
     eval_examples = ([recipe.example(r, version.kind, fmt) for r in datasets.iter_rows(eval_ref)]
                      if eval_ref else [])
     base = resolve_base(config.base)
+    # what `resume` reloads: versions pinned, so a new dataset version, an alias move or
+    # another machine cannot change what the rest of the run trains on
+    pinned: dict[str, Any] = {"data": train_ref, "eval_data": eval_ref}
+    if base.version is not None:
+        pinned["base"] = base.version.ref
+    elif Path(config.base).expanduser().is_dir():
+        pinned["base"] = str(Path(config.base).expanduser().resolve())
+    if config.prompt:
+        from llmops.prompts.registry import LocalPromptRegistry
+        from llmops.workspace import Workspace
+
+        pinned["prompt"] = LocalPromptRegistry(Workspace.open()).get(config.prompt).ref
+    if config.packing is None:
+        import torch
+
+        pinned["packing"] = torch.cuda.is_available()
+    config = config.model_copy(update=pinned)
     return _Plan(config, recipe, train_ref, eval_ref, [version.id], examples, eval_examples,
                  base, prompt_id, list(base.notes))
 
@@ -164,12 +189,15 @@ def _execute(p: _Plan, run: Any, workdir: Path, progress: Progress | None,
     dtype = torch.bfloat16 if gpu and torch.cuda.is_bf16_supported() else torch.float32
     model = load_model(p.base, dtype=dtype, quantization=quantization)
     trainer_class, config_class = p.recipe.classes()
+    extra: dict[str, Any] = {}
+    if p.recipe.reference and not c.lora:
+        extra["ref_model"] = load_model(p.base, dtype=dtype)
     trainer = trainer_class(
         model=model, args=_trainer_args(p, workdir, gpu, config_class),
         train_dataset=Dataset.from_list(p.examples),
         eval_dataset=Dataset.from_list(p.eval_examples) if p.eval_examples else None,
         processing_class=tokenizer, peft_config=_lora(c) if c.lora else None,
-        callbacks=[TrackingCallback(run, progress), CheckpointCallback(run)])
+        callbacks=[TrackingCallback(run, progress), CheckpointCallback(run)], **extra)
     trainer.remove_callback(PrinterCallback)  # metrics go to the run, not to stdout
     try:
         output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
@@ -234,7 +262,7 @@ def _run(p: _Plan, *, progress: Progress | None, resumed: tuple[str, Path | None
                     sources["prompt"] = p.prompt_id
                 version = open_registry().register(
                     c.register_name, out, format="lora" if c.lora else "full",
-                    base=c.base_label or c.base,
+                    base=c.base_label or c.base,  # pinned in plan(): loadable later
                     base_version_id=p.base.version.id if p.base.version else None,
                     run_id=run.id, sources=sources, metrics=metrics)
                 run.set_tag("registered", version.ref)
@@ -297,12 +325,18 @@ def resume(run_id: str, *, progress: Progress | None = None) -> TrainResult:
         path = tracking.download_artifact(run_id, CONFIG_ARTIFACT, Path(home) / "config.yaml")
         config = make_config(yaml.safe_load(path.read_text()))
         p = plan(config)
-        checkpoints = sorted(n for n in names if n.startswith(CHECKPOINT_PREFIX))
         folder = None
+        source: Any = old
+        for _ in range(20):  # a resumed run that died before its own first checkpoint
+            checkpoints = sorted(a.name for a in source.artifacts
+                                 if a.name.startswith(CHECKPOINT_PREFIX))
+            if checkpoints or "resumed_from" not in source.tags:
+                break
+            source = tracking.get_run(source.tags["resumed_from"])
         if checkpoints:
-            folder = tracking.download_artifact(run_id, checkpoints[-1],
+            folder = tracking.download_artifact(source.id, checkpoints[-1],
                                                 Path(home) / checkpoints[-1].rsplit("/")[-1])
-            p.notes.append(f"resumed from {checkpoints[-1]} of run {run_id}")
+            p.notes.append(f"resumed from {checkpoints[-1]} of run {source.id}")
         else:
             p.notes.append(f"run {run_id} stored no checkpoint: started from step 0")
         return _run(p, progress=progress, resumed=(run_id, folder))

@@ -40,6 +40,10 @@ class Recipe:
     example: Callable[[dict[str, Any], str, Formatter | None], dict[str, Any]]
     trainer: tuple[str, str]
     options: Callable[[Any, bool], dict[str, Any]] = field(default=lambda config, gpu: {})
+    # Full-weight training needs a frozen reference copy of the base (DPO, KTO); LoRA
+    # uses the base with the adapter disabled. Passed explicitly, because the trainer
+    # would otherwise reload it from the base's path, without any merged adapters.
+    reference: bool = False
 
     def classes(self) -> tuple[type, type]:
         """(Trainer class, config class), imported on first use."""
@@ -157,7 +161,7 @@ def register_recipe(recipe: Recipe) -> None:
 register_recipe(Recipe("sft", ("chat", "instruction", "text"), _sft_example,
                        ("SFTTrainer", "SFTConfig"), _sft_options))
 register_recipe(Recipe("dpo", ("preference",), _dpo_example,
-                       ("DPOTrainer", "DPOConfig"), _dpo_options))
+                       ("DPOTrainer", "DPOConfig"), _dpo_options, reference=True))
 
 
 def get_recipe(name: str) -> Recipe:

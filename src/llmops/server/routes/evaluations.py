@@ -65,11 +65,15 @@ def create(body: EvaluationIn, who: Writer) -> Response:
     suite = make_suite({"data": body.data, "metrics": body.metrics, "prompt": body.prompt,
                         "max_new_tokens": body.max_new_tokens, "limit": body.limit})
     if body.predictions is None:
-        return as_json(evaluate(body.model, suite=suite), 201)
+        assert body.model is not None
+        if not body.model.startswith("model:"):  # never a folder or hub id on the server
+            raise InvalidInput("model must be a registered model, model:NAME@VERSION|ALIAS",
+                               errors=[{"field": "body.model", "message": "model:NAME@..."}])
+        return as_json(evaluate(body.model, suite=suite, actor=who.actor), 201)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "predictions.jsonl"
         path.write_text("".join(json.dumps({"output": p}) + "\n" for p in body.predictions))
-        return as_json(evaluate(predictions=path, suite=suite), 201)
+        return as_json(evaluate(predictions=path, suite=suite, actor=who.actor), 201)
 
 
 @router.get("/api/v1/evaluations/compare", response_model=Comparison)
@@ -98,4 +102,5 @@ def list_versions(name: str, request: Request, who: Reader) -> Response:
 def promote_(name: str, body: PromoteIn, who: Writer) -> Response:
     """Evaluate, check the gates, and move the alias only if all pass (``moved``)."""
     return as_json(promote(name, body.version, body.alias, body.gates, data=body.data,
-                           metrics=body.metrics, max_new_tokens=body.max_new_tokens))
+                           metrics=body.metrics, max_new_tokens=body.max_new_tokens,
+                           actor=who.actor))
