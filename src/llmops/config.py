@@ -81,6 +81,11 @@ class Settings(BaseSettings):
         description="How long the server caches a verified API key; a revoke is seen "
         "by other server processes within this time.",
     )
+    max_request_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="Largest gateway request body (/v1); larger ones get 413.",
+    )
     embedding_model: str | None = Field(
         default=None,
         description="Sentence-embedding model (a folder or Hugging Face id) for embedding "

@@ -12,6 +12,7 @@ CLI into a message and exit code 1. Nothing below the edges knows about either.
     ├── Unauthorized                 401  no key, or a key that is malformed, expired or revoked
     ├── Forbidden                    403  the key's role may not do this
     ├── PayloadTooLarge              413  a body over the configured limit
+    ├── RateLimited                  429  a key over its requests/tokens per minute or budget
     ├── IntegrityError               500  stored bytes do not match their hash
     ├── ServiceUnavailable           503  a dependency (database, store) does not answer
     └── ResourceExhausted            507  out of memory, or no disk left to store a result
@@ -93,3 +94,14 @@ class ServiceUnavailable(LlmopsError):
 class ResourceExhausted(LlmopsError):
     status = 507
     title = "Resource exhausted"
+
+
+class RateLimited(LlmopsError):
+    """Over a limit; `retry_after_s` (when waiting helps) becomes a Retry-After header."""
+
+    status = 429
+    title = "Too many requests"
+
+    def __init__(self, detail: str, *, retry_after_s: float | None = None) -> None:
+        super().__init__(detail)
+        self.retry_after_s = retry_after_s

@@ -41,6 +41,9 @@ class ApiKey(BaseModel):
     created_at: int
     expires_at: int | None = None
     revoked_at: int | None = None
+    rpm: int | None = None  # gateway requests per minute (None: unlimited)
+    tpm: int | None = None  # gateway tokens per minute
+    token_budget: int | None = None  # gateway tokens in all
 
     def state(self, at_ms: int | None = None) -> Literal["active", "expired", "revoked"]:
         if self.revoked_at is not None:
@@ -57,6 +60,9 @@ class Principal(BaseModel):
     name: str
     role: Role
     expires_at: int | None = None
+    rpm: int | None = None
+    tpm: int | None = None
+    token_budget: int | None = None
 
     @property
     def actor(self) -> str:
@@ -77,7 +83,9 @@ def _ensure_user(conn: Connection, name: str, role: Role) -> str:
 
 
 def create_key(store: Store, *, name: str, role: Role | str, actor: str,
-               expires_in_s: int | None = None, user: str | None = None) -> tuple[str, ApiKey]:
+               expires_in_s: int | None = None, user: str | None = None,
+               rpm: int | None = None, tpm: int | None = None,
+               token_budget: int | None = None) -> tuple[str, ApiKey]:
     """Create a key; returns the secret (shown once, never stored) and its record."""
     check_name(name, what="key name")
     try:
@@ -89,6 +97,10 @@ def create_key(store: Store, *, name: str, role: Role | str, actor: str,
         ) from None
     if expires_in_s is not None and expires_in_s <= 0:
         raise InvalidInput("expiry must be in the future", errors=[{"field": "expires"}])
+    for field, limit in (("rpm", rpm), ("tpm", tpm), ("token_budget", token_budget)):
+        if limit is not None and limit <= 0:
+            raise InvalidInput(f"{field} must be a positive number (leave it out for no "
+                               "limit)", errors=[{"field": field}])
     secret = KEY_PREFIX + secrets.token_urlsafe(32)
     now = now_ms()
     record = ApiKey(
@@ -99,6 +111,7 @@ def create_key(store: Store, *, name: str, role: Role | str, actor: str,
         created_by=actor,
         created_at=now,
         expires_at=now + expires_in_s * 1000 if expires_in_s else None,
+        rpm=rpm, tpm=tpm, token_budget=token_budget,
     )
 
     def write(conn: Connection) -> None:
@@ -134,7 +147,8 @@ def verify_key(store: Store, secret: str | None) -> Principal:
     state = key.state()
     if state != "active":
         raise Unauthorized(f"API key {key.prefix}... is {state}")
-    return Principal(key_id=key.id, name=key.name, role=key.role, expires_at=key.expires_at)
+    return Principal(key_id=key.id, name=key.name, role=key.role, expires_at=key.expires_at,
+                     rpm=key.rpm, tpm=key.tpm, token_budget=key.token_budget)
 
 
 def list_keys(store: Store) -> list[ApiKey]:

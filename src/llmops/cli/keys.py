@@ -30,6 +30,9 @@ def create(
     name: str = typer.Option(..., "--name", help="A name for the key, e.g. ci-bot."),
     expires: str | None = typer.Option(None, "--expires", help="Lifetime, e.g. 30d or 12h."),
     user: str | None = typer.Option(None, "--user", help="The user the key belongs to."),
+    rpm: int | None = typer.Option(None, "--rpm", help="Gateway requests per minute."),
+    tpm: int | None = typer.Option(None, "--tpm", help="Gateway tokens per minute."),
+    budget: int | None = typer.Option(None, "--budget", help="Gateway tokens in all."),
     json_: bool = JSON,
 ) -> None:
     """Create a key and print it once (only its hash is stored)."""
@@ -39,7 +42,8 @@ def create(
 
     seconds = parse_duration(expires) if expires else None
     secret, record = create_key(_store(), name=name, role=role, actor=audit.local_actor(),
-                                expires_in_s=seconds, user=user)
+                                expires_in_s=seconds, user=user, rpm=rpm, tpm=tpm,
+                                token_budget=budget)
     if json_:
         print_json({"key": secret, **record.model_dump(mode="json")})
         return

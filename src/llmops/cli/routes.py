@@ -40,6 +40,12 @@ def add(name: str = typer.Argument(..., help="The model name clients send."),
         max_tokens: int = typer.Option(1024, "--max-tokens", min=1, help="Cap per request."),
         timeout_s: float = typer.Option(60.0, "--timeout", min=0.1, help="Per upstream "
                                         "attempt, seconds."),
+        redact_input: bool = typer.Option(False, "--redact-input", help="Replace PII in "
+                                          "requests with placeholders."),
+        redact_output: bool = typer.Option(False, "--redact-output", help="Replace PII in "
+                                           "answers (streams are then sent in one piece)."),
+        injection: str = typer.Option("log", "--injection", help="Prompt-injection "
+                                      "heuristics: off, log or block."),
         json_: bool = JSON) -> None:
     """Create or replace a route. Targets after the first are canaries by share and
     fallbacks when a target fails."""
@@ -61,7 +67,10 @@ def add(name: str = typer.Argument(..., help="The model name clients send."),
                 raise typer.BadParameter("the --target shares add up to 100% or more")
             targets[0] = targets[0].model_copy(update={"weight": rest})
         route = Route(name=name, targets=targets,
-                      options=RouteOptions(max_tokens=max_tokens, timeout_s=timeout_s))
+                      options=RouteOptions(max_tokens=max_tokens, timeout_s=timeout_s,
+                                           redact_input=redact_input,
+                                           redact_output=redact_output,
+                                           injection=injection))  # type: ignore[arg-type]
     except ValidationError as exc:
         raise typer.BadParameter("; ".join(e["msg"] for e in exc.errors())) from None
     saved = _store().put(route)
@@ -98,4 +107,5 @@ def deploy(name: str = typer.Argument(..., help="The model name clients send."),
            json_: bool = JSON) -> None:
     """Serve a registered model under NAME (a route with one target)."""
     add(name, model=model, target=[], upstream=None, upstream_model=None, api_key_env=None,
-        max_tokens=1024, timeout_s=60.0, json_=json_)
+        max_tokens=1024, timeout_s=60.0, redact_input=False, redact_output=False,
+        injection="log", json_=json_)

@@ -49,6 +49,9 @@ class RouteOptions(BaseModel):
     max_tokens: Annotated[int, Field(ge=1)] = 1024  # cap on max_tokens per request
     timeout_s: Annotated[float, Field(gt=0)] = 60.0  # per upstream attempt
     sticky: bool = True  # the same key always gets the same target
+    redact_input: bool = False  # PII -> placeholders before the model sees the request
+    redact_output: bool = False  # PII -> placeholders in answers (streams are buffered)
+    injection: Literal["off", "log", "block"] = "log"  # prompt-injection heuristics
 
 
 class Route(BaseModel):

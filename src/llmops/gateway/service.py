@@ -13,12 +13,15 @@ import hashlib
 import json
 import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from llmops.clock import now_ms
 from llmops.errors import InvalidInput, NotFound
 from llmops.gateway.engines import ChatRequest, Completion, Delta, Engine, UpstreamError
+from llmops.gateway.guardrails import GuardrailBlocked, GuardReport, guard_input, guard_output
+from llmops.gateway.limits import KeyLimits
+from llmops.gateway.metrics import GatewayMetrics
 from llmops.gateway.routes import Route, RouteStore, Target
 from llmops.gateway.traces import TraceWriter
 from llmops.ids import new_id
@@ -31,6 +34,8 @@ class Gateway:
         self.routes = RouteStore(workspace)
         self.refresh_s = refresh_s
         self.traces = TraceWriter(workspace.store)
+        self.metrics = GatewayMetrics()
+        self.limits = KeyLimits(workspace.store)
         self._routes: dict[str, Route] = {}
         self._routes_at = 0.0
         self._refs: dict[str, tuple[float, str, str]] = {}  # ref -> (at, version id, label)
@@ -110,8 +115,11 @@ class Gateway:
     def _trace(self, route: str, engine: Engine | None, request: ChatRequest, key_id: str,
                status: int, started: float, *, completion: Completion | None = None,
                error: str | None = None, ttft_ms: float | None = None,
-               stream: bool = False, prompt_version_id: str | None = None) -> str:
+               stream: bool = False, prompt_version_id: str | None = None,
+               guard: GuardReport | None = None) -> str:
         trace_id = new_id()
+        latency = (time.perf_counter() - started) * 1000
+        self.metrics.observe(route, status, latency, completion)
         self.traces.put({
             "id": trace_id, "route": route, "target": engine.label if engine else None,
             "model_version_id": getattr(engine, "version_id", None),
@@ -120,18 +128,35 @@ class Gateway:
             "output": completion.text if completion else None,
             "prompt_tokens": completion.prompt_tokens if completion else None,
             "completion_tokens": completion.completion_tokens if completion else None,
-            "latency_ms": (time.perf_counter() - started) * 1000, "ttft_ms": ttft_ms,
-            "stream": int(stream), "created_at": now_ms()})
+            "latency_ms": latency, "ttft_ms": ttft_ms, "stream": int(stream),
+            "guard": json.dumps(guard.as_dict()) if guard and guard.as_dict() else None,
+            "created_at": now_ms()})
         return trace_id
+
+    def _prepare(self, name: str, request: ChatRequest, key_id: str, started: float,
+                 prompt_version_id: str | None, stream: bool) -> tuple[Route, GuardReport]:
+        """The route, the max_tokens cap and the input guardrails, before any engine."""
+        self.traces.check_room()
+        route = self.route(name)
+        request.max_tokens = min(request.max_tokens, route.options.max_tokens)
+        o = route.options
+        try:
+            request.messages, report = guard_input(request.messages, redact=o.redact_input,
+                                                   injection=o.injection)
+        except GuardrailBlocked as exc:
+            self._trace(name, None, request, key_id, 400, started, error=exc.detail,
+                        stream=stream, prompt_version_id=prompt_version_id,
+                        guard=GuardReport(blocked=True))
+            raise
+        return route, report
 
     async def complete(self, name: str, request: ChatRequest, *, key_id: str,
                        sticky: str | None = None, prompt_version_id: str | None = None
                        ) -> tuple[Completion, Engine, str]:
         """Answer with the first target that works; (completion, engine, trace id)."""
-        self.traces.check_room()
         started = time.perf_counter()
-        route = self.route(name)
-        request.max_tokens = min(request.max_tokens, route.options.max_tokens)
+        route, report = self._prepare(name, request, key_id, started, prompt_version_id,
+                                      False)
         last: Exception | None = None
         engine: Engine | None = None
         for target in self.order(route, sticky or key_id):
@@ -141,24 +166,39 @@ class Gateway:
             except (UpstreamError, NotFound) as exc:
                 last = exc
                 continue
+            if route.options.redact_output:
+                completion.text = guard_output(completion.text, report)
             trace = self._trace(name, engine, request, key_id, 200, started,
-                                completion=completion, prompt_version_id=prompt_version_id)
+                                completion=completion, prompt_version_id=prompt_version_id,
+                                guard=report)
             return completion, engine, trace
         assert last is not None
         self._trace(name, engine, request, key_id, 502, started, error=str(last),
-                    prompt_version_id=prompt_version_id)
+                    prompt_version_id=prompt_version_id, guard=report)
         raise UpstreamError(f"every target of {name!r} failed; last: {last}")
 
-    async def stream(self, name: str, request: ChatRequest, *, key_id: str,
-                     sticky: str | None = None, prompt_version_id: str | None = None
-                     ) -> AsyncIterator[Delta]:
-        """Deltas from the first target that starts answering (fallback only before the
-        first delta: a half-sent answer cannot be retried elsewhere)."""
-        self.traces.check_room()
+    def prepare_stream(self, name: str, request: ChatRequest, *, key_id: str,
+                       prompt_version_id: str | None = None) -> Callable[..., Any]:
+        """Check the route and guardrails now (errors before the stream starts), and
+        return the generator that streams."""
         started = time.perf_counter()
-        route = self.route(name)
-        request.max_tokens = min(request.max_tokens, route.options.max_tokens)
+        route, report = self._prepare(name, request, key_id, started, prompt_version_id,
+                                      True)
+
+        def run(sticky: str | None = None) -> AsyncIterator[Delta]:
+            return self._stream(name, route, report, request, key_id, sticky,
+                                prompt_version_id, started)
+
+        return run
+
+    async def _stream(self, name: str, route: Route, report: GuardReport,
+                      request: ChatRequest, key_id: str, sticky: str | None,
+                      prompt_version_id: str | None, started: float) -> AsyncIterator[Delta]:
+        """Deltas from the first target that starts answering (fallback only before the
+        first delta: a half-sent answer cannot be retried elsewhere). With output
+        redaction the answer is buffered and sent redacted in one piece."""
         last: Exception | None = None
+        buffer = route.options.redact_output
         for target in self.order(route, sticky or key_id):
             engine: Engine | None = None
             ttft = None
@@ -168,18 +208,24 @@ class Gateway:
                     if ttft is None:
                         ttft = (time.perf_counter() - started) * 1000
                     if delta.completion is not None:
+                        if buffer:
+                            delta.completion.text = guard_output(delta.completion.text, report)
+                            yield Delta(delta.completion.text)
                         self._trace(name, engine, request, key_id, 200, started,
                                     completion=delta.completion, ttft_ms=ttft, stream=True,
-                                    prompt_version_id=prompt_version_id)
-                    yield delta
+                                    prompt_version_id=prompt_version_id, guard=report)
+                        yield Delta("", delta.completion)
+                    elif not buffer:
+                        yield delta
                 return
             except (UpstreamError, NotFound) as exc:
-                if ttft is not None:
+                if ttft is not None and not buffer:
                     self._trace(name, engine, request, key_id, 502, started, error=str(exc),
-                                ttft_ms=ttft, stream=True)
+                                ttft_ms=ttft, stream=True, guard=report)
                     raise
                 last = exc
-        self._trace(name, None, request, key_id, 502, started, error=str(last), stream=True)
+        self._trace(name, None, request, key_id, 502, started, error=str(last), stream=True,
+                    guard=report)
         raise UpstreamError(f"every target of {name!r} failed; last: {last}")
 
     async def aclose(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -39,6 +40,9 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(LlmopsError)
     async def _llmops(request: Request, exc: LlmopsError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        retry = getattr(exc, "retry_after_s", None)
+        if retry is not None:
+            headers = {"Retry-After": str(max(1, math.ceil(retry)))}
         if exc.status >= 500:
             log.error("%s on %s %s: %s", type(exc).__name__, request.method, request.url.path,
                       exc.detail)

@@ -14,12 +14,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 
-from llmops.errors import InvalidInput
+from llmops.errors import InvalidInput, PayloadTooLarge
 from llmops.gateway.engines import ChatRequest, Completion
 from llmops.gateway.service import Gateway, chat_request
-from llmops.server.security import Caller
+from llmops.server.security import Caller, Reader
 
 router = APIRouter(tags=["gateway"])
 
@@ -29,8 +29,15 @@ def _gateway(request: Request) -> Gateway:
 
 
 async def _body(request: Request) -> dict[str, Any]:
+    limit = request.app.state.workspace.settings.max_request_bytes
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"the body is over {limit} bytes (LLMOPS_MAX_REQUEST_BYTES)")
+    raw = await request.body()
+    if len(raw) > limit:
+        raise PayloadTooLarge(f"the body is over {limit} bytes (LLMOPS_MAX_REQUEST_BYTES)")
     try:
-        body = json.loads(await request.body())
+        body = json.loads(raw)
     except ValueError:
         raise InvalidInput("the body must be a JSON object") from None
     if not isinstance(body, dict) or not isinstance(body.get("model"), str):
@@ -56,8 +63,8 @@ def _sse(data: dict[str, Any]) -> str:
     return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-async def _stream(gateway: Gateway, name: str, chat: ChatRequest, key_id: str,
-                  sticky: str | None, kind: str) -> AsyncIterator[str]:
+async def _stream(run: Any, name: str, sticky: str | None, kind: str,
+                  done: Any) -> AsyncIterator[str]:
     ident = f"{'chatcmpl' if kind == 'chat' else 'cmpl'}-{time.time_ns():x}"
     created = int(time.time())
     obj = "chat.completion.chunk" if kind == "chat" else "text_completion"
@@ -75,8 +82,9 @@ async def _stream(gateway: Gateway, name: str, chat: ChatRequest, key_id: str,
     if kind == "chat":
         yield _sse(chunk(None, None, role=True))
     try:
-        async for delta in gateway.stream(name, chat, key_id=key_id, sticky=sticky):
+        async for delta in run(sticky):
             if delta.completion is not None:
+                done(delta.completion)
                 yield _sse(chunk(None, delta.completion.finish_reason))
                 yield _sse({"id": ident, "object": obj, "created": created, "model": name,
                             "choices": [], "usage": _usage(delta.completion)})
@@ -88,16 +96,25 @@ async def _stream(gateway: Gateway, name: str, chat: ChatRequest, key_id: str,
 
 
 async def _answer(request: Request, who: Any, chat: ChatRequest, body: dict[str, Any],
-                  kind: str) -> Response:
+                  kind: str, prompt_version_id: str | None = None) -> Response:
     gateway = _gateway(request)
     name = body["model"]
     sticky = body.get("user") if isinstance(body.get("user"), str) else None
+    gateway.limits.check(who)
+
+    def done(completion: Completion) -> None:
+        gateway.limits.record(who, _usage(completion)["total_tokens"])
+
     if body.get("stream"):
-        gateway.route(name)  # an unknown model is a 404 before the stream starts
-        return StreamingResponse(_stream(gateway, name, chat, who.key_id, sticky, kind),
+        # route, caps and guardrails are checked now: errors are plain responses
+        run = gateway.prepare_stream(name, chat, key_id=who.key_id,
+                                     prompt_version_id=prompt_version_id)
+        return StreamingResponse(_stream(run, name, sticky, kind, done),
                                  media_type="text/event-stream")
     completion, _, trace_id = await gateway.complete(name, chat, key_id=who.key_id,
-                                                     sticky=sticky)
+                                                     sticky=sticky,
+                                                     prompt_version_id=prompt_version_id)
+    done(completion)
     created = int(time.time())
     if kind == "chat":
         choice: dict[str, Any] = {"index": 0, "message": {"role": "assistant", "content":
@@ -113,10 +130,42 @@ async def _answer(request: Request, who: Any, chat: ChatRequest, body: dict[str,
                         headers={"x-llmops-trace-id": trace_id})
 
 
+def _prompted(body: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """A body naming a prompt version instead of messages, rendered (OpenAI clients send
+    it as ``extra_body={"prompt": "travel-system@production", "variables": {...}}``)."""
+    ref = body.get("prompt")
+    if ref is None:
+        return body, None
+    if not isinstance(ref, str) or body.get("messages"):
+        raise InvalidInput("send either messages or a prompt reference (a string), not both",
+                           errors=[{"field": "prompt", "message": "a prompt reference"}])
+    variables = body.get("variables") or {}
+    if not isinstance(variables, dict):
+        raise InvalidInput("variables must be an object")
+    from llmops.prompts.registry import LocalPromptRegistry
+    from llmops.workspace import Workspace
+
+    rendered = LocalPromptRegistry(Workspace.open()).render(ref, variables)
+    if not rendered.messages:
+        raise InvalidInput(f"prompt {ref} is a text template; chat needs messages")
+    messages = [{"role": m["role"], "content": m["content"]} for m in rendered.messages]
+    return {**body, "messages": messages}, rendered.version_id
+
+
 @router.post("/v1/chat/completions")
 async def chat_completions(request: Request, who: Caller) -> Response:
-    body = await _body(request)
-    return await _answer(request, who, chat_request(body), body, "chat")
+    body, prompt_version_id = _prompted(await _body(request))
+    return await _answer(request, who, chat_request(body), body, "chat", prompt_version_id)
+
+
+@router.get("/metrics")
+def metrics(request: Request, who: Reader) -> Response:
+    """Prometheus metrics: requests, latency, tokens, trace queue depth, failures."""
+    gateway = _gateway(request)
+    text = gateway.metrics.render(queue_depth=gateway.traces.queue.qsize(),
+                                  traces_written=gateway.traces.written,
+                                  traces_failed=gateway.traces.failed)
+    return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
 
 
 @router.post("/v1/completions")

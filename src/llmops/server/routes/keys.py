@@ -22,6 +22,9 @@ class KeyIn(BaseModel):
     role: Role
     expires: str | None = None  # a duration: "30d", "12h"
     user: str | None = None
+    rpm: int | None = None  # gateway limits; None: unlimited
+    tpm: int | None = None
+    token_budget: int | None = None
 
 
 class CreatedKey(ApiKey):
@@ -37,7 +40,8 @@ def get_keys(request: Request, who: Admin) -> list[ApiKey]:
 def post_key(body: KeyIn, request: Request, who: Admin) -> CreatedKey:
     expires = parse_duration(body.expires) if body.expires else None
     secret, record = create_key(workspace(request).store, name=body.name, role=body.role,
-                                actor=who.actor, expires_in_s=expires, user=body.user)
+                                actor=who.actor, expires_in_s=expires, user=body.user,
+                                rpm=body.rpm, tpm=body.tpm, token_budget=body.token_budget)
     return CreatedKey(**record.model_dump(), key=secret)
 
 

@@ -53,6 +53,10 @@ api_keys = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("expires_at", BigInteger, nullable=True),
     Column("revoked_at", BigInteger, nullable=True),
+    # gateway limits (None: unlimited): requests and tokens per minute, total tokens
+    Column("rpm", Integer, nullable=True),
+    Column("tpm", Integer, nullable=True),
+    Column("token_budget", BigInteger, nullable=True),
 )
 
 audit_events = Table(

@@ -35,6 +35,7 @@ traces = Table(
     Column("latency_ms", Float, nullable=False),
     Column("ttft_ms", Float, nullable=True),  # time to first token (streaming)
     Column("stream", Integer, nullable=False),
+    Column("guard", Text, nullable=True),  # JSON: injection score, redactions, blocked
     Column("created_at", BigInteger, nullable=False),
     Index("ix_traces_created_at", "created_at"),
     Index("ix_traces_route_created_at", "route", "created_at"),

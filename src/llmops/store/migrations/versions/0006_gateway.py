@@ -42,14 +42,23 @@ def upgrade() -> None:
     sa.Column('latency_ms', sa.Float(), nullable=False),
     sa.Column('ttft_ms', sa.Float(), nullable=True),
     sa.Column('stream', sa.Integer(), nullable=False),
+    sa.Column('guard', sa.Text(), nullable=True),
     sa.Column('created_at', sa.BigInteger(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_traces'))
     )
     op.create_index('ix_traces_created_at', 'traces', ['created_at'], unique=False)
+    with op.batch_alter_table('api_keys') as batch:
+        batch.add_column(sa.Column('rpm', sa.Integer(), nullable=True))
+        batch.add_column(sa.Column('tpm', sa.Integer(), nullable=True))
+        batch.add_column(sa.Column('token_budget', sa.BigInteger(), nullable=True))
     op.create_index('ix_traces_route_created_at', 'traces', ['route', 'created_at'], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('api_keys') as batch:
+        batch.drop_column('token_budget')
+        batch.drop_column('tpm')
+        batch.drop_column('rpm')
     op.drop_index('ix_traces_route_created_at', table_name='traces')
     op.drop_index('ix_traces_created_at', table_name='traces')
     op.drop_table('traces')
