@@ -24,6 +24,13 @@ class FakeOpenAI:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 fake.requests.append({"path": self.path, "body": body,
                                       "auth": self.headers.get("Authorization")})
+                if self.path.endswith("/embeddings"):
+                    data = [{"object": "embedding", "index": i, "embedding": [float(len(t)),
+                                                                               1.0]}
+                            for i, t in enumerate(body["input"])]
+                    self._json(200, {"object": "list", "data": data,
+                                     "usage": {"total_tokens": len(body["input"])}})
+                    return
                 status, content = fake.reply(body["messages"])
                 if status == 200 and body.get("stream"):
                     self._stream(content)
@@ -37,6 +44,14 @@ class FakeOpenAI:
                 self.send_header("Content-Length", str(len(payload)))
                 if status == 429:
                     self.send_header("Retry-After", "0")
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def _json(self, status: int, value: Any) -> None:
+                payload = json.dumps(value).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
                 self.wfile.write(payload)
 

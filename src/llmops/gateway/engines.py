@@ -205,5 +205,22 @@ class UpstreamEngine:
         yield Delta("", Completion("".join(pieces), usage.get("prompt_tokens"),
                                    usage.get("completion_tokens"), reason))
 
+    async def embed(self, texts: list[str]) -> tuple[list[list[float]], int]:
+        import httpx
+
+        url = self.url.removesuffix("/chat/completions") + "/embeddings"
+        try:
+            response = await self._client.post(url, json={"model": self.model, "input": texts},
+                                               headers=self._headers)
+        except httpx.HTTPError as exc:
+            raise UpstreamError(f"upstream {self.label} did not answer: "
+                                f"{type(exc).__name__}") from None
+        if response.status_code != 200:
+            raise UpstreamError(f"upstream {self.label} answered {response.status_code}")
+        data = response.json()
+        ordered = sorted(data["data"], key=lambda d: d["index"])
+        return [d["embedding"] for d in ordered], (data.get("usage") or {}).get(
+            "total_tokens", 0)
+
     async def aclose(self) -> None:
         await self._client.aclose()

@@ -228,6 +228,21 @@ class Gateway:
                     guard=report)
         raise UpstreamError(f"every target of {name!r} failed; last: {last}")
 
+    async def embed(self, name: str, texts: list[str]) -> tuple[list[list[float]], int]:
+        """Embeddings from the route's first upstream target that answers."""
+        route = self.route(name)
+        last: Exception | None = None
+        for target in self.order(route, None):
+            if target.kind != "upstream":
+                continue
+            engine = await self.engine(target, route)
+            try:
+                return await engine.embed(texts)  # type: ignore[attr-defined]
+            except UpstreamError as exc:
+                last = exc
+        raise InvalidInput(f"route {name!r} has no upstream that serves embeddings"
+                           + (f" (last error: {last})" if last else ""))
+
     async def aclose(self) -> None:
         for engine in self._engines.values():
             close = getattr(engine, "aclose", None)

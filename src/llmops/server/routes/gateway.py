@@ -178,3 +178,35 @@ async def completions(request: Request, who: Caller) -> Response:
                            errors=[{"field": "prompt", "message": "required"}])
     chat = chat_request({**body, "messages": [{"role": "user", "content": prompt}]})
     return await _answer(request, who, chat, body, "text")
+
+
+LOCAL_EMBEDDINGS = "all-minilm-l6-v2"
+
+
+@router.post("/v1/embeddings")
+async def embeddings(request: Request, who: Caller) -> Response:
+    """Sentence embeddings: the built-in model (``all-minilm-l6-v2``, from
+    ``llmops[embeddings]``), or a route whose target is an upstream with /embeddings."""
+    import asyncio
+
+    body = await _body(request)
+    texts = body.get("input")
+    if isinstance(texts, str):
+        texts = [texts]
+    if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
+        raise InvalidInput("input must be a string or a non-empty list of strings",
+                           errors=[{"field": "input", "message": "strings"}])
+    gateway = _gateway(request)
+    gateway.limits.check(who)
+    name = body["model"]
+    if name == LOCAL_EMBEDDINGS:
+        from llmops.embeddings import embed
+
+        vectors = (await asyncio.to_thread(embed, texts)).tolist()
+        tokens = sum(len(t.split()) for t in texts)
+    else:
+        vectors, tokens = await gateway.embed(name, texts)
+    gateway.limits.record(who, tokens)
+    return JSONResponse({"object": "list", "model": name, "data": [
+        {"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)],
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
