@@ -16,6 +16,11 @@ app = typer.Typer(help="Evaluate models and endpoints with reference metrics and
 JSON = typer.Option(False, "--json", help="Print JSON.")
 
 
+def metric_names(text: str | None) -> list[str] | None:
+    """``--metrics bleu,rougeL`` as a list (None when the flag is not given)."""
+    return [m.strip() for m in text.split(",") if m.strip()] if text else None
+
+
 def judge_specs(judges: list[str], endpoint: str | None, model: str | None,
                 key_env: str | None) -> list[dict[str, str | None]] | None:
     """``--judge KIND:NAME`` flags with the shared --judge-* options, as suite entries."""
@@ -70,8 +75,7 @@ def run(model: str | None = typer.Option(None, "--model", help="model:NAME@VERSI
 
     options = {"data": data, "prompt": prompt, "max_new_tokens": max_new_tokens,
                "batch_size": batch_size, "limit": limit,
-               "metrics": [m.strip() for m in metrics.split(",") if m.strip()] if metrics
-               else None,
+               "metrics": metric_names(metrics),
                "judges": judge_specs(judge, judge_endpoint, judge_model, judge_key_env)}
     try:
         plan = make_suite(options, file=suite)

@@ -144,15 +144,14 @@ def promote(name: str = typer.Argument(..., help="A registered model name."),
     if every gate passes; exits 1 with a report when one fails."""
     from contextlib import ExitStack
 
-    from llmops.cli.eval import judge_specs
+    from llmops.cli.eval import judge_specs, metric_names
     from llmops.errors import InvalidInput
     from llmops.evaluation import make_suite
     from llmops.evaluation.gates import parse_gate
     from llmops.evaluation.gates import promote as run_promote
 
     options = {"data": data, "max_new_tokens": max_new_tokens,
-               "metrics": [m.strip() for m in metrics.split(",") if m.strip()] if metrics
-               else None,
+               "metrics": metric_names(metrics),
                "judges": judge_specs(judge, judge_endpoint, judge_model, judge_key_env)}
     try:
         plan = make_suite(options, file=suite)

@@ -8,10 +8,11 @@ datasets are untrusted input. Hovering a bar shows its exact count (an SVG <titl
 
 from __future__ import annotations
 
-import html
 from collections.abc import Sequence
 
 from llmops.datasets.profile import ChatProfile, FieldProfile, LengthStats, Profile
+from llmops.html_page import escape as _e
+from llmops.html_page import page
 
 CHARS_COLOR = "#4f6bed"
 TOKENS_COLOR = "#0f9d8a"
@@ -22,32 +23,11 @@ PREFERENCE_COLOR = "#3b82c4"
 WIDTH = 460
 
 CSS = """
-*{box-sizing:border-box}
-body{margin:0;background:#f4f5f8;color:#1d2433;
-  font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif}
-main{max-width:1080px;margin:0 auto;padding:28px 24px 48px}
-h1{font-size:24px;margin:0 0 4px}
-h2{font-size:18px;margin:32px 0 12px;padding-bottom:6px;border-bottom:1px solid #dde1ea}
-h3{font-size:15px;margin:0 0 10px;display:flex;gap:8px;align-items:center}
-.sub{color:#5b6478;margin:0}
-.panel .sub{margin:0 0 8px}
 .cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(150px,1fr));gap:12px;
   margin-top:20px}
-.card{background:#fff;border-radius:10px;padding:14px 16px;box-shadow:0 1px 2px #0000001a}
 .card .v{font-size:22px;font-weight:650}
-.card .k{color:#5b6478;font-size:12px;text-transform:uppercase;letter-spacing:.04em}
-.card .n{color:#5b6478;font-size:12px}
 .panel{background:#fff;border-radius:10px;padding:16px 18px;margin:12px 0;
   box-shadow:0 1px 2px #0000001a;break-inside:avoid}
-.charts{display:flex;flex-wrap:wrap;gap:18px}
-.chart{flex:1 1 440px;min-width:0}
-.chart .cap{font-size:12px;color:#5b6478;margin:0 0 2px}
-svg{display:block;max-width:100%;height:auto}
-svg text{font:11px system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;fill:#5b6478}
-table{border-collapse:collapse;font-variant-numeric:tabular-nums;margin:0 0 12px}
-th,td{padding:4px 10px;text-align:right;border-bottom:1px solid #eef0f4;white-space:nowrap}
-th:first-child,td:first-child{text-align:left}
-th{font-weight:600;color:#5b6478;font-size:12px}
 .badge{font-size:11px;font-weight:500;color:#3d4a66;background:#e8ecf6;border-radius:9px;
   padding:1px 8px}
 .grams{display:grid;grid-template-columns:repeat(auto-fit,minmax(300px,1fr));gap:12px}
@@ -55,13 +35,7 @@ th{font-weight:600;color:#5b6478;font-size:12px}
 .grams td.g{white-space:normal;word-break:break-word;position:relative}
 .bar{display:inline-block;height:8px;border-radius:4px;background:#c9d3f5;margin-right:6px;
   vertical-align:middle}
-.muted{color:#7b8497}
-footer{margin-top:36px;color:#7b8497;font-size:12px}
 """
-
-
-def _e(value: object) -> str:
-    return html.escape(str(value), quote=True)
 
 
 def _num(value: float) -> str:
@@ -277,10 +251,7 @@ def render_html(profile: Profile, *, title: str) -> str:
         _card("PII findings", "not scanned" if pii_total is None else f"{pii_total:,}",
               "" if p.pii_rows is None else f"in {p.pii_rows:,} rows"),
     ]
-    out = [f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
-           f'<meta name="viewport" content="width=device-width,initial-scale=1">'
-           f"<title>{_e(title)}</title><style>{CSS}</style></head><body><main>"
-           f"<header><h1>{_e(title)}</h1><p class=\"sub\">Profile of a {_e(p.kind)} dataset"
+    out = [f"<header><h1>{_e(title)}</h1><p class=\"sub\">Profile of a {_e(p.kind)} dataset"
            f" · tokens counted with {_e(p.tokenizer)}</p></header>"
            f'<section class="cards">{"".join(cards)}</section>']
     if p.row_count == 0:
@@ -307,6 +278,5 @@ def render_html(profile: Profile, *, title: str) -> str:
     if p.top_ngrams:
         out.append("<h2>Top n-grams</h2>" + _ngrams_panel(p))
     out.append(f"<footer>llmops dataset profile, schema {p.schema_version}. Duplicates are "
-               "exact (canonical JSON). Hover a bar for its count.</footer>"
-               "</main></body></html>")
-    return "".join(out)
+               "exact (canonical JSON). Hover a bar for its count.</footer>")
+    return page(title, "".join(out), css=CSS)

@@ -9,11 +9,13 @@ its exact numbers (an SVG <title>); hovering a truncated text shows it in full.
 
 from __future__ import annotations
 
-import html
 import math
 
 from llmops.clock import iso
+from llmops.evaluation.metrics import higher_is_better
 from llmops.evaluation.models import Comparison, Evaluation, ExamplePair, MetricDelta
+from llmops.html_page import escape as _e
+from llmops.html_page import page
 
 A_COLOR = "#4f6bed"
 B_COLOR = "#0f9d8a"
@@ -23,44 +25,17 @@ WIDTH = 460
 TEXT_LIMIT = 300
 
 CSS = """
-*{box-sizing:border-box}
-body{margin:0;background:#f4f5f8;color:#1d2433;
-  font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif}
-main{max-width:1080px;margin:0 auto;padding:28px 24px 48px}
-h1{font-size:24px;margin:0 0 4px}
-h2{font-size:18px;margin:32px 0 12px;padding-bottom:6px;border-bottom:1px solid #dde1ea}
-h3{font-size:15px;margin:0 0 10px;display:flex;gap:8px;align-items:center}
-.sub{color:#5b6478;margin:0}
-.panel .sub{margin:0 0 8px}
 .cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(240px,1fr));gap:12px;
   margin-top:20px}
-.card{background:#fff;border-radius:10px;padding:14px 16px;box-shadow:0 1px 2px #0000001a}
 .card .v{font-size:15px;font-weight:650;word-break:break-word}
-.card .k{color:#5b6478;font-size:12px;text-transform:uppercase;letter-spacing:.04em}
-.card .n{color:#5b6478;font-size:12px}
 .panel{background:#fff;border-radius:10px;padding:16px 18px;margin:12px 0;
   box-shadow:0 1px 2px #0000001a;break-inside:avoid;overflow-x:auto}
-.charts{display:flex;flex-wrap:wrap;gap:18px}
-.chart{flex:1 1 440px;min-width:0}
-.chart .cap{font-size:12px;color:#5b6478;margin:0 0 2px}
-svg{display:block;max-width:100%;height:auto}
-svg text{font:11px system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;fill:#5b6478}
-table{border-collapse:collapse;font-variant-numeric:tabular-nums;margin:0 0 12px}
-th,td{padding:4px 10px;text-align:right;border-bottom:1px solid #eef0f4;white-space:nowrap}
-th:first-child,td:first-child{text-align:left}
-th{font-weight:600;color:#5b6478;font-size:12px}
 td.t{text-align:left;white-space:pre-wrap;word-break:break-word;vertical-align:top;
   min-width:160px;max-width:320px}
 .badge{font-size:11px;font-weight:500;color:#fff;border-radius:9px;padding:1px 8px}
-.muted{color:#7b8497}
-footer{margin-top:36px;color:#7b8497;font-size:12px}
 """
 
-_NEUTRAL = {"length", "latency_ms"}
-
-
-def _e(value: object) -> str:
-    return html.escape(str(value), quote=True)
+_NEUTRAL = {"length"}
 
 
 def _ok(value: float) -> bool:
@@ -87,7 +62,8 @@ def _clip(text: str, size: int = TEXT_LIMIT) -> str:
 
 
 def _neutral(metric: str) -> bool:
-    return metric in _NEUTRAL or metric.endswith("_ms") or metric.startswith("cost")
+    return (metric in _NEUTRAL or not higher_is_better(metric) or metric.endswith("_ms")
+            or metric.startswith("cost"))
 
 
 def verdict(d: MetricDelta) -> str:
@@ -207,10 +183,7 @@ def render_comparison(c: Comparison) -> str:
         The HTML text: inline CSS and SVG only, no script, no external resource, every data
         string escaped; safe to open offline.
     """
-    out = [f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
-           f'<meta name="viewport" content="width=device-width,initial-scale=1">'
-           f"<title>Evaluation comparison</title><style>{CSS}</style></head><body><main>"
-           f"<header><h1>Evaluation comparison</h1><p class=\"sub\">B against A · paired "
+    out = [f"<header><h1>Evaluation comparison</h1><p class=\"sub\">B against A · paired "
            f"bootstrap, {c.resamples:,} resamples, 95% intervals</p></header>"
            f'<section class="cards">{_card("A", c.a)}{_card("B", c.b)}</section>'
            "<h2>Metrics</h2>"]
@@ -237,5 +210,5 @@ def render_comparison(c: Comparison) -> str:
         body = _examples_table(pairs) if pairs else '<p class="muted">none</p>'
         out.append(f'<article class="panel"><h3>{_e(metric)}</h3>{body}</article>')
     out.append("<footer>llmops evaluation comparison. Hover a dot or bar for its numbers, "
-               "a truncated text for all of it.</footer></main></body></html>")
-    return "".join(out)
+               "a truncated text for all of it.</footer>")
+    return page("Evaluation comparison", "".join(out), css=CSS)
