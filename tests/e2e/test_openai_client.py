@@ -1,5 +1,5 @@
-"""The official `openai` package (sync, async, streaming) against `llmops server` as a
-real process, with only base_url and api_key changed."""
+"""The official `openai` package (sync, async, streaming) and LangChain's ChatOpenAI
+against `llmops server` as a real process, with only base_url and api_key changed."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import httpx
 import pytest
 
 from tests.fake_openai import FakeOpenAI, fake_openai
-from tests.helpers import free_port
+from tests.helpers import server_process
 
 pytestmark = pytest.mark.slow
 openai = pytest.importorskip("openai")
@@ -33,27 +32,10 @@ def gateway(tmp_path: Path) -> Iterator[tuple[str, str, FakeOpenAI]]:
         subprocess.run([sys.executable, "-m", "llmops", "routes", "add", "travel",
                         "--upstream", upstream.url, "--upstream-model", "m"],
                        **run)  # type: ignore[call-overload]
-        port = free_port()
-        proc = subprocess.Popen([sys.executable, "-m", "llmops", "server", "--port",
-                                 str(port)], env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    if httpx.get(f"{url}/healthz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert proc.poll() is None and time.monotonic() < deadline
-                time.sleep(0.1)
+        with server_process(env) as url:
             key = httpx.post(f"{url}/api/v1/keys", headers={"Authorization": f"Bearer {admin}"},
                              json={"name": "app", "role": "inference"}).json()["key"]
             yield f"{url}/v1", key, upstream
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
 
 
 def test_sync_async_and_streaming_clients(gateway: tuple[str, str, FakeOpenAI]) -> None:
@@ -92,3 +74,19 @@ def test_sync_async_and_streaming_clients(gateway: tuple[str, str, FakeOpenAI]) 
     vectors = client.embeddings.create(model="travel", input=["Oslo", "Kyoto"])
     assert [d.embedding for d in vectors.data] == [[4.0, 1.0], [5.0, 1.0]]
     assert len(upstream.requests) == 5
+
+
+def test_langchain_chat_openai(gateway: tuple[str, str, FakeOpenAI]) -> None:
+    chat_openai = pytest.importorskip("langchain_openai")
+    base_url, key, upstream = gateway
+    llm = chat_openai.ChatOpenAI(model="travel", base_url=base_url, api_key=key,
+                                 max_retries=0)
+    assert llm.invoke("Lima").content == "Visit Lima in spring."
+    assert "".join(str(c.content) for c in llm.stream("Quito")) == "Visit Quito in spring."
+
+    async def run() -> str:
+        return str((await llm.ainvoke("Cusco")).content)
+
+    assert asyncio.run(run()) == "Visit Cusco in spring."
+    assert [r["body"]["messages"][-1]["content"] for r in upstream.requests] == [
+        "Lima", "Quito", "Cusco"]

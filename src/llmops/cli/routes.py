@@ -102,10 +102,45 @@ def remove(name: str = typer.Argument(...)) -> None:
     console.print(f"removed route {name}")
 
 
-def deploy(name: str = typer.Argument(..., help="The model name clients send."),
-           model: str = typer.Option(..., "--model", help="model:NAME@VERSION|ALIAS."),
+@app.command("history", context_settings=HELP)
+def history(name: str = typer.Argument(...), json_: bool = JSON) -> None:
+    """Every revision a route has served, newest first."""
+    revisions = _store().history(name)
+    if json_:
+        print_json(revisions)
+        return
+    from llmops.clock import iso
+
+    table = Table("revision", "targets", "deployed", "by", "note")
+    for r in revisions:
+        table.add_row(str(r.revision), ", ".join(f"{t.label} ({t.weight:g})" for t in r.targets),
+                      iso(r.created_at) or "", r.created_by,
+                      f"rollback to {r.restores}" if r.restores else "")
+    console.print(table)
+
+
+def deploy(name: str = typer.Argument(..., help="The model name clients send, or "
+                                      "`rollback` followed by that name."),
+           route: str | None = typer.Argument(None, help="With `rollback`: the route."),
+           model: str | None = typer.Option(None, "--model", help="model:NAME@VERSION|ALIAS."),
+           to: int | None = typer.Option(None, "--to", min=1, help="With `rollback`: the "
+                                         "revision to serve (default: the one before)."),
            json_: bool = JSON) -> None:
-    """Serve a registered model under NAME (a route with one target)."""
+    """Serve a registered model under NAME (a route with one target), or
+    `llmops deploy rollback NAME` to serve the route's previous revision again."""
+    if name == "rollback" and route is not None:
+        restored = _store().rollback(route, to=to)
+        if json_:
+            print_json(restored)
+        else:
+            console.print(f"route {route}: back to " + ", ".join(
+                f"{t.label} ({t.weight:g}%)" for t in restored.targets))
+        return
+    if route is not None or to is not None:
+        raise typer.BadParameter("usage: llmops deploy NAME --model REF, "
+                                 "or llmops deploy rollback NAME [--to REVISION]")
+    if model is None:
+        raise typer.BadParameter("--model is required: llmops deploy NAME --model REF")
     add(name, model=model, target=[], upstream=None, upstream_model=None, api_key_env=None,
         max_tokens=1024, timeout_s=60.0, redact_input=False, redact_output=False,
         injection="log", json_=json_)

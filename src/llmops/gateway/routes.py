@@ -8,14 +8,14 @@ import json
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, delete, func, insert, select
 
 from llmops.auth import audit
 from llmops.clock import now_ms
 from llmops.errors import InvalidInput, NotFound
 from llmops.refs import check_name
 from llmops.store import upsert_insert
-from llmops.store.tables import gateway_routes
+from llmops.store.tables import gateway_route_history, gateway_routes
 from llmops.workspace import Workspace
 
 
@@ -81,28 +81,87 @@ def parse_target(text: str, *, weight: float | None = None) -> Target:
     return Target(kind="model", model=ref, weight=weight or 100.0)
 
 
+class RouteRevision(BaseModel):
+    """One deployment of a route: what it served from `created_at` on."""
+
+    name: str
+    revision: int
+    targets: list[Target]
+    options: RouteOptions
+    restores: int | None = None  # set when a rollback brought an earlier revision back
+    created_at: int
+    created_by: str
+
+
 class RouteStore:
     def __init__(self, workspace: Workspace, *, actor: str | None = None) -> None:
         self.store = workspace.store
         self.actor = actor or audit.local_actor()
 
     def put(self, route: Route) -> Route:
-        """Create or replace a route."""
+        """Create or replace a route; each change is a new revision in its history."""
+        self.store.write(lambda conn: self._put(conn, route, restores=None))
+        return self.get(route.name)
+
+    def _put(self, conn: Connection, route: Route, *, restores: int | None) -> None:
         now = now_ms()
-        row: dict[str, Any] = {"name": route.name, "targets": json.dumps(
-            [t.model_dump() for t in route.targets]), "options": route.options.model_dump_json(),
-            "created_at": now, "updated_at": now, "updated_by": self.actor}
+        targets = json.dumps([t.model_dump() for t in route.targets])
+        options = route.options.model_dump_json()
+        row: dict[str, Any] = {"name": route.name, "targets": targets, "options": options,
+                               "created_at": now, "updated_at": now, "updated_by": self.actor}
+        upsert = upsert_insert(conn, gateway_routes)
+        conn.execute(upsert.on_conflict_do_update(index_elements=["name"], set_={
+            k: row[k] for k in ("targets", "options", "updated_at", "updated_by")}), row)
+        last = conn.execute(select(func.max(gateway_route_history.c.revision)).where(
+            gateway_route_history.c.name == route.name)).scalar() or 0
+        conn.execute(insert(gateway_route_history).values(
+            name=route.name, revision=last + 1, targets=targets, options=options,
+            restores=restores, created_at=now, created_by=self.actor))
+        audit.record(conn, self.actor, "route.rollback" if restores else "route.put",
+                     "deployment", route.name, {"targets": [t.label for t in route.targets],
+                                                "revision": last + 1, "restores": restores})
+
+    def history(self, name: str) -> list[RouteRevision]:
+        """Every revision of a route, newest first."""
+        with self.store.read() as conn:
+            return self._history(conn, name)
+
+    @staticmethod
+    def _history(conn: Connection, name: str) -> list[RouteRevision]:
+        rows = conn.execute(select(gateway_route_history).where(
+            gateway_route_history.c.name == name).order_by(
+            gateway_route_history.c.revision.desc())).all()
+        if not rows:
+            raise NotFound(f"no route {name!r} has ever been deployed")
+        return [RouteRevision(name=r.name, revision=r.revision, targets=json.loads(r.targets),
+                              options=RouteOptions.model_validate_json(r.options),
+                              restores=r.restores, created_at=r.created_at,
+                              created_by=r.created_by) for r in rows]
+
+    def rollback(self, name: str, *, to: int | None = None) -> Route:
+        """Serve an earlier revision again (default: the one before what is served now).
+
+        Rolling back twice goes two steps back, as the current revision remembers which
+        revision it restored."""
+        self.get(name)  # a removed route is not rolled back: deploy it anew
 
         def write(conn: Connection) -> None:
-            insert = upsert_insert(conn, gateway_routes)
-            conn.execute(insert.on_conflict_do_update(
-                index_elements=["name"], set_={k: row[k] for k in (
-                    "targets", "options", "updated_at", "updated_by")}), row)
-            audit.record(conn, self.actor, "route.put", "deployment", route.name,
-                         {"targets": [t.label for t in route.targets]})
+            history = {r.revision: r for r in self._history(conn, name)}
+            current = history[max(history)]
+            serving = current.restores or current.revision
+            target = to if to is not None else serving - 1
+            if target not in history or target == serving:
+                raise InvalidInput(
+                    f"route {name!r} serves revision {serving}; " + (
+                        f"revision {target} does not exist" if target >= 1 and
+                        target != serving else "there is no earlier revision to roll back to")
+                    + " (`llmops routes history NAME` lists them)")
+            earlier = history[target]
+            self._put(conn, Route(name=name, targets=earlier.targets, options=earlier.options),
+                      restores=earlier.restores or earlier.revision)
 
         self.store.write(write)
-        return self.get(route.name)
+        return self.get(name)
 
     @staticmethod
     def _route(row: Any) -> Route:

@@ -26,8 +26,11 @@ from llmops.tracking.local import LocalTracking
 from llmops.workspace import Workspace
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the app; the workspace opens (and migrates, under a lock) at startup."""
+def create_app(settings: Settings | None = None, *, gateway_only: bool = False) -> FastAPI:
+    """Build the app; the workspace opens (and migrates, under a lock) at startup.
+
+    `gateway_only` serves the OpenAI-compatible routes, /metrics and /healthz alone: a
+    gateway process that can face the internet without the management API."""
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -61,6 +64,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             conn.execute(text("SELECT 1"))
         return {"status": "ok", "version": __version__}
 
-    for module in (runs, artifacts, keys, datasets, prompts, evaluations, gateway):
+    modules = (gateway,) if gateway_only else (
+        runs, artifacts, keys, datasets, prompts, evaluations, gateway)
+    for module in modules:
         app.include_router(module.router)
     return app

@@ -13,7 +13,7 @@ from sqlalchemy import Connection, inspect, text
 from llmops.store import Store
 
 # The head revision in migrations/versions; a test checks that they agree.
-SCHEMA_REVISION = "0006"
+SCHEMA_REVISION = "0010"
 _PG_LOCK_KEY = 0x6C6C6D6F7073  # "llmops"
 _MIGRATIONS = Path(__file__).parent / "migrations"
 

@@ -20,7 +20,7 @@ from llmops.store.tables.core import (
 )
 from llmops.store.tables.datasets import dataset_versions, datasets
 from llmops.store.tables.evaluations import evaluations, generation_cache
-from llmops.store.tables.gateway import gateway_routes, traces
+from llmops.store.tables.gateway import gateway_route_history, gateway_routes, traces
 from llmops.store.tables.labels import label_events, labels
 from llmops.store.tables.models import model_versions, registered_models
 from llmops.store.tables.prompts import prompt_versions, prompts
@@ -29,6 +29,7 @@ __all__ = [
     "dataset_versions",
     "datasets",
     "evaluations",
+    "gateway_route_history",
     "gateway_routes",
     "generation_cache",
     "label_events",

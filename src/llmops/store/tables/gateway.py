@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Float, Index, Integer, String, Table, Text
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Float,
+    Index,
+    Integer,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+)
 
 from llmops.store.tables.core import ID, metadata
 
@@ -15,6 +25,19 @@ gateway_routes = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
     Column("updated_by", String(128), nullable=False),
+)
+
+gateway_route_history = Table(
+    "gateway_route_history",
+    metadata,
+    Column("name", String(64), nullable=False),
+    Column("revision", Integer, nullable=False),  # 1, 2, ... per route name
+    Column("targets", Text, nullable=False),
+    Column("options", Text, nullable=False),
+    Column("restores", Integer, nullable=True),  # the revision a rollback brought back
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", String(128), nullable=False),
+    PrimaryKeyConstraint("name", "revision"),
 )
 
 traces = Table(

@@ -1,0 +1,132 @@
+"""Deployments: route history and rollback, the gateway-only server, and an alias moved
+under concurrent load with no failed request."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from llmops import registry
+from llmops.auth.keys import create_key
+from llmops.cli.app import app
+from llmops.config import Settings
+from llmops.errors import InvalidInput, NotFound
+from llmops.gateway.routes import Route, RouteStore, Target
+from llmops.store.tables import traces
+from llmops.workspace import Workspace
+from tests.helpers import auth, server_process, table_counts
+
+runner = CliRunner()
+
+
+def _deploy(name: str, model: str) -> None:
+    RouteStore(Workspace.open()).put(Route(name=name, targets=[
+        Target(kind="model", model=model)]))
+
+
+def test_every_deploy_is_a_revision_and_rollback_walks_back(sqlite_settings: Settings) -> None:
+    store = RouteStore(Workspace.open())
+    for version in (1, 2, 3):
+        _deploy("travel", f"model:travel@{version}")
+    assert [r.revision for r in store.history("travel")] == [3, 2, 1]
+
+    assert store.rollback("travel").targets[0].model == "model:travel@2"
+    assert store.rollback("travel").targets[0].model == "model:travel@1"  # two steps back
+    latest = store.history("travel")[0]
+    assert (latest.revision, latest.restores) == (5, 1)
+
+    before = table_counts(Workspace.open().store)
+    with pytest.raises(InvalidInput, match="serves revision 1; there is no earlier revision"):
+        store.rollback("travel")
+    with pytest.raises(InvalidInput, match="revision 9 does not exist"):
+        store.rollback("travel", to=9)
+    with pytest.raises(NotFound, match="no route 'nowhere'"):
+        store.rollback("nowhere")
+    assert table_counts(Workspace.open().store) == before
+
+    assert store.rollback("travel", to=3).targets[0].model == "model:travel@3"
+
+
+def test_deploy_and_deploy_rollback_on_the_command_line(sqlite_settings: Settings) -> None:
+    for version in (1, 2):
+        result = runner.invoke(app, ["deploy", "travel", "--model", f"model:travel@{version}"])
+        assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["deploy", "rollback", "travel", "--json"])
+    assert result.exit_code == 0, result.output
+    assert '"model:travel@1"' in result.output
+    history = runner.invoke(app, ["routes", "history", "travel"])
+    assert "rollback to 1" in history.output
+    missing = runner.invoke(app, ["deploy", "travel"])
+    assert missing.exit_code == 2 and "--model is required" in missing.output
+
+
+def test_gateway_only_serves_the_gateway_and_not_the_api(
+        settings: Settings, keys: dict[str, str]) -> None:
+    from fastapi.testclient import TestClient
+
+    from llmops.server import create_app
+
+    with TestClient(create_app(settings, gateway_only=True)) as client:
+        assert client.get("/healthz").status_code == 200
+        assert client.get("/v1/models", headers=auth(keys["inference"])).json()["data"] == []
+        assert client.get("/api/v1/runs", headers=auth(keys["admin"])).status_code == 404
+
+
+@pytest.mark.slow
+def test_an_alias_moved_under_concurrent_load_fails_no_request(
+        home: Settings, tiny_base: Path) -> None:
+    v1 = registry.register("tiny", tiny_base)
+    v2 = registry.register("tiny", tiny_base)
+    registry.set_alias("tiny", "1", "production")
+    _deploy("tiny", "model:tiny@production")
+    key = create_key(Workspace.open().store, name="app", role="inference", actor="test")[0]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMOPS_")}
+    env["LLMOPS_HOME"] = str(home.home_path)
+
+    errors: list[str] = []
+    sent: list[tuple[float, str]] = []  # (start time, trace id)
+    stop = threading.Event()
+
+    def load(url: str) -> None:
+        body = {"model": "tiny", "max_tokens": 3,
+                "messages": [{"role": "user", "content": "Where is Lisbon?"}]}
+        with httpx.Client(base_url=url, headers=auth(key), timeout=60) as client:
+            while not stop.is_set():
+                started = time.monotonic()
+                try:
+                    reply = client.post("/v1/chat/completions", json=body)
+                except httpx.HTTPError as exc:
+                    errors.append(repr(exc))
+                    continue
+                if reply.status_code != 200:
+                    errors.append(f"{reply.status_code} {reply.text}")
+                else:
+                    sent.append((started, reply.headers["x-llmops-trace-id"]))
+
+    with server_process(env, "--gateway-only") as url:
+        workers = [threading.Thread(target=load, args=(url,)) for _ in range(6)]
+        for worker in workers:
+            worker.start()
+        time.sleep(3)
+        moved = time.monotonic()
+        registry.set_alias("tiny", "2", "production")
+        while time.monotonic() < moved + 8 or len([s for s in sent if s[0] > moved + 5]) < 5:
+            time.sleep(0.2)
+            assert time.monotonic() < moved + 120, "too few answers after the move"
+        stop.set()
+        for worker in workers:
+            worker.join()
+
+    assert errors == []
+    with Workspace.open().store.read() as conn:
+        served = dict(conn.execute(select(traces.c.id, traces.c.model_version_id)).all())
+    assert len(served) == len(sent)  # every answered request was logged
+    assert {served[t] for s, t in sent if s < moved} == {v1.id}
+    assert {served[t] for s, t in sent if s > moved + 5} == {v2.id}
