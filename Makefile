@@ -32,6 +32,7 @@ bench:
 	$(PY) benchmarks/prompts_render.py
 	$(PY) benchmarks/datasets_vs_dvc.py
 	$(PY) benchmarks/train_overhead.py
+	$(PY) benchmarks/trace_ingest.py --mlflow-python $(PY) --mlflow-spans 20000
 
 docs: $(STAMP)
 	$(PY) -m llmops.cli.reference

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make demo`: the lifecycle that exists so far, in a throw-away home folder.
+# `make demo`: the whole lifecycle, ending with the closed loop, in a throw-away home folder.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -106,6 +106,66 @@ answer = httpx.post(f"{base}/v1/chat/completions", headers={"Authorization": f"B
 print(f"Q: {question}\nA: {answer['choices'][0]['message']['content']}")
 print(f"trace {answer['id'].removeprefix('chatcmpl-')}, usage {answer['usage']}")
 PYEOF
+step "an application behind the gateway: the openai client asks, its users send corrections back"
+"$PY" examples/app_with_feedback.py "http://127.0.0.1:$PORT" "$APP_KEY" 12
+sleep 1  # traces are written in batches (every 50 ms)
+
+step "llmops traces list: what production saw, with latency and tokens"
+llmops traces list --route travel-assistant --limit 5
+
+step "drift: this traffic against the training data (statistical tests, HTML report with charts)"
+llmops monitor drift --route travel-assistant --reference dataset:travel-qa@1 --window 1h \
+  --embeddings tfidf --html "$LLMOPS_HOME/drift.html" --quiet
+echo "report: $LLMOPS_HOME/drift.html"
+
+step "a feedback monitor that retrains when users are unhappy (the server runs it every hour)"
+llmops monitor create unhappy-users --check feedback --route travel-assistant --window 1h \
+  --every 1h --on-alert retrain:examples/pipelines/retrain.yaml
+
+step "run it now: the alert starts the retrain pipeline (feedback -> dataset -> LoRA -> gate -> promote)"
+llmops monitor run unhappy-users --json > "$LLMOPS_HOME/alert.json"
+"$PY" - "$LLMOPS_HOME/alert.json" <<'PYEOF'
+import json, os, sys, time
+alert = json.load(open(sys.argv[1]))["alert"]
+print(f"alert: {alert['summary']}")
+action = alert["action"]
+print(f"pipeline {action['pipeline']} started (pid {action['pid']})")
+while True:  # the pipeline runs in its own process; wait for it here
+    try:
+        os.kill(action["pid"], 0)
+    except OSError:
+        break
+    time.sleep(1)
+report = json.load(open(action["output"]))
+print(f"datasets {report['datasets']} -> run {report['run_id']} -> {report['model']}")
+for gate in report["promotion"]["gates"]:
+    print(f"gate {gate['expression']}: candidate {gate['candidate']:.3f} vs "
+          f"{gate['baseline']} {gate['threshold']:.3f}: {'pass' if gate['passed'] else 'FAIL'}")
+print(f"pipeline: {report['status']}")
+PYEOF
+
+step "the same question again: the gateway now answers with the new production version"
+sleep 3  # running gateways re-read aliases every 2 s
+TRACE=$("$PY" - "$PORT" "$APP_KEY" <<'PYEOF'
+import sys, httpx
+port, key = sys.argv[1:]
+question = "Any budget tips for Dubrovnik?"
+reply = httpx.post(f"http://127.0.0.1:{port}/v1/chat/completions", timeout=60,
+                   headers={"Authorization": f"Bearer {key}"},
+                   json={"model": "travel-assistant", "max_tokens": 40, "messages": [
+                       {"role": "system", "content": "You are a friendly travel agent. "
+                        "Answer briefly and concretely."},
+                       {"role": "user", "content": question}]})
+print(f"Q: {question}\nA: {reply.json()['choices'][0]['message']['content']}", file=sys.stderr)
+print(reply.headers["x-llmops-trace-id"])
+PYEOF
+)
+sleep 1
+llmops traces show "$TRACE"
+
+step "llmops lineage show trace:$TRACE: from this answer back to the feedback that trained its model"
+llmops lineage show "trace:$TRACE" --depth 4
+
 kill $SERVER; wait $SERVER 2>/dev/null || true
 trap - EXIT
 

@@ -33,7 +33,11 @@ _EXPORTS = {
     "Prompt": "llmops.prompts",
     "RenderedPrompt": "llmops.prompts",
     "train": "llmops.training",
+    "tune": "llmops.tuning",
     "evaluate": "llmops.evaluation",
+    "trace": "llmops.traces.sdk",
+    "span": "llmops.traces.sdk",
+    "traceparent": "llmops.traces.sdk",
 }
 
 __all__ = [
@@ -53,8 +57,12 @@ __all__ = [
     "get_settings",
     "open_tracking",
     "parse_ref",
+    "span",
     "start_run",
+    "trace",
+    "traceparent",
     "train",
+    "tune",
 ]
 
 if TYPE_CHECKING:
@@ -63,8 +71,10 @@ if TYPE_CHECKING:
     from llmops.evaluation import evaluate
     from llmops.prompts import Prompt, RenderedPrompt, get_prompt
     from llmops.refs import Ref, parse_ref
+    from llmops.traces.sdk import span, trace, traceparent
     from llmops.tracking import ActiveRun, MetricPoint, Run, RunStatus, open_tracking, start_run
     from llmops.training import train
+    from llmops.tuning import tune
     from llmops.workspace import Workspace
 
 

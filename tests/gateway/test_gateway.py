@@ -262,6 +262,8 @@ def test_per_key_limits_answer_429_with_retry_after(client: Any, keys: dict[str,
     refused = client.post(CHAT, headers=auth(limited), json=body)
     assert refused.status_code == 429 and 1 <= int(refused.headers["Retry-After"]) <= 60
     assert "over its 2 requests per minute" in refused.json()["detail"]
+    limit_hits = [r for r in _traces(5) if r.status == 429]  # abuse detection counts these
+    assert len(limit_hits) == 2 and "over its 2 requests" in limit_hits[0].error
 
     budget = client.post("/api/v1/keys", headers=admin, json={
         "name": "budget", "role": "inference", "token_budget": 5}).json()["key"]

@@ -8,18 +8,24 @@ from pathlib import Path
 import typer
 
 from llmops.cli import (
+    annotate,
     config,
     datasets,
     eval,
+    feedback,
     init,
     keys,
     lineage,
     models,
+    monitor,
+    pipelines,
     prompts,
     routes,
     runs,
     server,
+    traces,
     train,
+    tune,
 )
 
 HELP = {"help_option_names": ["-h", "--help"]}
@@ -58,5 +64,11 @@ app.add_typer(train.app, name="train")
 app.add_typer(models.app, name="models")
 app.add_typer(eval.app, name="eval")
 app.add_typer(routes.app, name="routes")
+app.add_typer(traces.app, name="traces")
+app.add_typer(feedback.app, name="feedback")
+app.add_typer(annotate.app, name="annotate")
+app.add_typer(pipelines.app, name="pipelines")
+app.add_typer(monitor.app, name="monitor")
 app.command("deploy", context_settings=HELP)(routes.deploy)
 app.command("server", context_settings=HELP)(server.serve)
+app.command("tune", context_settings=HELP)(tune.tune)

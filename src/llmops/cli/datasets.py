@@ -236,6 +236,31 @@ def derive(
     _report(report, json_)
 
 
+@app.command("from-traces", context_settings=HELP)
+def from_traces(
+    name: str = typer.Argument(..., help="The dataset that gets the new version."),
+    kind: str = typer.Option(..., "--kind", help="sft, preference or eval."),
+    where: str = typer.Option("", "--where", help="Which traces, e.g. \"route == 'travel'\"."),
+    since: str | None = typer.Option(None, "--since", help="Only traces this recent, e.g. 7d."),
+    min_score: int = typer.Option(4, "--min-score", help="The lowest 1-5 score that counts "
+                                  "as good feedback (sft)."),
+    no_redact: bool = typer.Option(False, "--no-redact", help="Keep PII (redacted by "
+                                   "default)."),
+    json_: bool = JSON,
+) -> None:
+    """A version from traces and their feedback: corrections and good answers (sft),
+    corrected or A/B-judged pairs (preference), corrections as references (eval).
+    Lineage points at every trace and feedback used."""
+    from llmops.feedback.datasets import from_traces as build
+
+    report = build(_workspace(), name, kind=kind, where=where or None, since=since,
+                   min_score=min_score, redact=not no_redact, actor=_actor())
+    _report(report, json_)
+    if not json_:
+        console.print(f"from {len(report.trace_ids):,} trace(s) and "
+                      f"{len(report.feedback_ids):,} feedback row(s)")
+
+
 @app.command("profile", context_settings=HELP)
 def profile(
     ref: str = typer.Argument(..., help="dataset:NAME[@VERSION][#SPLIT]"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import typer
 from rich.tree import Tree
@@ -42,9 +43,11 @@ def show(ref: str = typer.Argument(..., help="An object reference, e.g. run:01JD
     """Show upstream (what REF came from) and downstream (what came from REF)."""
     from llmops.tracking import open_tracking
 
-    graph = open_tracking().lineage(node_of(ref), depth=depth)
+    node = node_of(ref)
+    graph = open_tracking().lineage(node, depth=depth)
+    serving = _serving(node.split(":", 1)[1]) if node.startswith("model:") else None
     if json_:
-        print_json(graph)
+        print_json(graph if serving is None else {**graph.model_dump(), "serving": serving})
         return
     name = _names([graph.root] + [n for e in graph.upstream + graph.downstream
                                   for n in (e.source, e.target)])
@@ -55,7 +58,41 @@ def show(ref: str = typer.Argument(..., help="An object reference, e.g. run:01JD
     down = tree.add("downstream (went into)")
     for e in graph.downstream:
         down.add(f"{name(e.source)} --{e.relation}--> {name(e.target)}")
+    if serving is not None:
+        served = tree.add(f"serving: {serving['traces']} gateway trace(s)")
+        for route in serving["routes"]:
+            served.add(f"route {route['route']} via {route['target']} ({route['weight']:g}%)")
     console.print(tree)
+
+
+def _serving(version_id: str) -> dict[str, Any]:
+    """What came after a model version outside the lineage edges: the gateway routes that
+    send it traffic now (directly or through an alias) and how many traces it answered."""
+    from sqlalchemy import func, select
+
+    from llmops.errors import NotFound
+    from llmops.gateway.routes import RouteStore
+    from llmops.registry import ModelRegistry
+    from llmops.store.tables import traces
+    from llmops.workspace import Workspace
+
+    workspace = Workspace.open()
+    registry = ModelRegistry(workspace)
+    routes = []
+    for route in RouteStore(workspace).list():
+        for target in route.targets:
+            if target.kind != "model" or target.model is None:
+                continue
+            try:
+                if registry.get(target.model).id == version_id:
+                    routes.append({"route": route.name, "target": target.model,
+                                   "weight": target.weight})
+            except NotFound:  # an alias nobody holds yet
+                continue
+    with workspace.store.read() as conn:
+        count = conn.execute(select(func.count()).select_from(traces).where(
+            traces.c.model_version_id == version_id)).scalar_one()
+    return {"routes": routes, "traces": count}
 
 
 def _names(nodes: list[str]) -> Callable[[str], str]:

@@ -209,3 +209,119 @@ def export(ref: str = typer.Argument(..., help="model:NAME@VERSION|ALIAS."),
 
     out = export_version(ref, output, format=format_, lora="separate" if separate else "merge")
     console.print(f"wrote {out}")
+
+
+QUIET = typer.Option(False, "--quiet", "-q", help="No progress bar.")
+
+
+@app.command("merge", context_settings=HELP)
+def merge(ref: str = typer.Argument(..., help="A LoRA adapter version, model:NAME@VERSION."),
+          name: str | None = typer.Option(None, "--name", help="Register the merged model "
+                                          "under this name (default: the adapter's)."),
+          quiet: bool = QUIET, json_: bool = JSON) -> None:
+    """Merge a LoRA adapter version into its base: a new full version."""
+    from llmops.registry.compress import merge_version
+
+    with step_progress(f"merging {ref}", quiet=quiet or json_) as progress:
+        version = merge_version(ref, name=name, progress=progress)
+    if json_:
+        print_json(version)
+        return
+    console.print(f"registered {version.ref}: full weights, {version.size / 2**20:.1f} MiB "
+                  f"({version.sources.get('merged')} merged into its base)")
+
+
+@app.command("quantize", context_settings=HELP)
+def quantize(ref: str = typer.Argument(..., help="model:NAME@VERSION|ALIAS."),
+             method: str = typer.Option(..., "--method", help="int8-dynamic (CPU), bnb-8bit "
+                                        "or bnb-4bit (CUDA)."),
+             name: str | None = typer.Option(None, "--name", help="Register under this name "
+                                             "(default: the source's)."),
+             eval_: str | None = typer.Option(None, "--eval", metavar="DATASET_REF",
+                                              help="Evaluate source and result on this split "
+                                              "and record the change."),
+             metric: list[str] = typer.Option([], "--metric", help="Metric(s) for --eval "
+                                              "(repeat or comma-separate; default rougeL)."),
+             max_new_tokens: int | None = typer.Option(None, "--max-new-tokens", min=1),
+             quiet: bool = QUIET, json_: bool = JSON) -> None:
+    """Quantize a version into a new one; records the size before and after, and the
+    quality change on --eval."""
+    from llmops.registry.compress import METHODS, check_method, quantize_version
+
+    if method not in METHODS:
+        raise typer.BadParameter(f"{method!r}: use one of {', '.join(METHODS)}",
+                                 param_hint="--method")
+    check_method(method)  # bitsandbytes without CUDA: refused before the progress bar
+    metrics = [m.strip() for text in metric for m in text.split(",") if m.strip()]
+    with step_progress(f"quantizing {ref} ({method})", quiet=quiet or json_) as progress:
+        result = quantize_version(ref, method, name=name, eval_data=eval_,
+                                  metrics=metrics or None, max_new_tokens=max_new_tokens,
+                                  progress=progress)
+    if json_:
+        print_json(result)
+        return
+    console.print(f"registered {result.version.ref} ({method}): {result.size_before / 2**20:.2f}"
+                  f" MiB -> {result.size_after / 2**20:.2f} MiB "
+                  f"({result.size_after / max(result.size_before, 1):.0%})")
+    for m, delta in result.delta.items():
+        console.print(f"  {m}: {result.before[m]:.4f} -> {result.after[m]:.4f} "
+                      f"({delta:+.4f}) on {result.eval_data}")
+
+
+@app.command("distill", context_settings=HELP)
+def distill(teacher: str = typer.Option(..., "--teacher", help="The teacher model."),
+            student: str = typer.Option(..., "--student", help="The student model (base)."),
+            data: str = typer.Option(..., "--data", help="Dataset version or split whose "
+                                     "prompts (sequence) or rows (logits) are used."),
+            register: str | None = typer.Option(None, "--register", help="Register the "
+                                                "student as the next version of NAME."),
+            method: str = typer.Option("sequence", "--method", help="sequence (the teacher "
+                                       "answers, the student learns the answers) or logits "
+                                       "(KL to the teacher's logits; one vocabulary)."),
+            lora: bool = typer.Option(False, "--lora", help="Train a LoRA adapter on the "
+                                      "student."),
+            epochs: float | None = typer.Option(None, "--epochs", min=0.0),
+            max_steps: int | None = typer.Option(None, "--max-steps", min=1),
+            lr: float | None = typer.Option(None, "--lr"),
+            batch_size: int | None = typer.Option(None, "--batch-size", min=1),
+            max_new_tokens: int = typer.Option(128, "--max-new-tokens", min=1,
+                                               help="sequence: the teacher's answer length."),
+            dataset_name: str | None = typer.Option(None, "--dataset-name", help="sequence: "
+                                                    "the dataset of the teacher's answers."),
+            temperature: float = typer.Option(2.0, "--temperature", help="logits: softening "
+                                              "of both distributions."),
+            alpha: float = typer.Option(0.5, "--alpha", help="logits: weight of the loss on "
+                                        "the data's answers (the KL gets 1 - alpha)."),
+            quiet: bool = QUIET, json_: bool = JSON) -> None:
+    """Distill a teacher into a student (sequence-level or logit distillation)."""
+    from collections.abc import Callable
+    from contextlib import ExitStack
+    from typing import Any
+
+    from llmops.training.distill import METHODS
+    from llmops.training.distill import distill as run_distill
+
+    if method not in METHODS:
+        raise typer.BadParameter(f"{method!r}: use sequence or logits", param_hint="--method")
+    options: dict[str, Any] = {k: v for k, v in {"lora": lora or None, "epochs": epochs,
+                                 "max_steps": max_steps, "lr": lr,
+                                 "batch_size": batch_size}.items() if v is not None}
+    with ExitStack() as stack:
+        def phase(label: str) -> Callable[[int, int], None]:
+            return stack.enter_context(step_progress(label, quiet=quiet or json_))
+
+        result = run_distill(teacher, student, data, register=register, method=method,
+                             dataset_name=dataset_name, max_new_tokens=max_new_tokens,
+                             temperature=temperature, alpha=alpha, progress=phase,
+                             **options)
+    if json_:
+        print_json(result)
+        return
+    if result.dataset:
+        console.print(f"teacher {result.teacher} answered {result.answered} prompts "
+                      f"({result.skipped} empty, left out): {result.dataset}")
+    train = result.train
+    console.print(f"run {train.run_id}: {train.steps} steps, " + ", ".join(
+        f"{k} {v:.4g}" for k, v in train.metrics.items()))
+    if train.model is not None:
+        console.print(f"registered {train.model.ref} (teacher {result.teacher})")

@@ -46,11 +46,22 @@ def add(name: str = typer.Argument(..., help="The model name clients send."),
                                            "answers (streams are then sent in one piece)."),
         injection: str = typer.Option("log", "--injection", help="Prompt-injection "
                                       "heuristics: off, log or block."),
+        online_eval_share: float = typer.Option(0.0, "--online-eval-share", help="Share "
+                                                "(0-1) of answers scored off the request "
+                                                "path, stored as auto feedback."),
+        online_eval_metric: list[str] = typer.Option([], "--online-eval-metric", help="A "
+                                                     "reference-free metric for online "
+                                                     "evaluation: json_valid, length, "
+                                                     "regex_match, json_schema."),
+        online_eval_reference: str | None = typer.Option(
+            None, "--online-eval-reference", help="The pattern (regex_match) or JSON "
+            "Schema (json_schema) answers must match."),
         json_: bool = JSON) -> None:
     """Create or replace a route. Targets after the first are canaries by share and
     fallbacks when a target fails."""
     from pydantic import ValidationError
 
+    from llmops.feedback.online import OnlineEval
     from llmops.gateway.routes import Route, RouteOptions, Target, parse_target
 
     try:
@@ -70,7 +81,13 @@ def add(name: str = typer.Argument(..., help="The model name clients send."),
                       options=RouteOptions(max_tokens=max_tokens, timeout_s=timeout_s,
                                            redact_input=redact_input,
                                            redact_output=redact_output,
-                                           injection=injection))  # type: ignore[arg-type]
+                                           injection=injection,  # type: ignore[arg-type]
+                                           online_eval=OnlineEval(
+                                               share=online_eval_share,
+                                               metrics=online_eval_metric,
+                                               reference=online_eval_reference)
+                                           if online_eval_share or online_eval_metric
+                                           else None))
     except ValidationError as exc:
         raise typer.BadParameter("; ".join(e["msg"] for e in exc.errors())) from None
     saved = _store().put(route)
@@ -143,4 +160,5 @@ def deploy(name: str = typer.Argument(..., help="The model name clients send, or
         raise typer.BadParameter("--model is required: llmops deploy NAME --model REF")
     add(name, model=model, target=[], upstream=None, upstream_model=None, api_key_env=None,
         max_tokens=1024, timeout_s=60.0, redact_input=False, redact_output=False,
-        injection="log", json_=json_)
+        injection="log", online_eval_share=0.0, online_eval_metric=[],
+        online_eval_reference=None, json_=json_)

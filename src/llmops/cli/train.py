@@ -80,6 +80,15 @@ def _command(recipe: str) -> Any:
                                             " the next version of this model."),
         experiment: str | None = typer.Option(None, "--experiment", help="Experiment name."),
         name: str | None = typer.Option(None, "--name", help="Run name."),
+        backend: str | None = typer.Option(None, "--backend", help="local (this process) or "
+                                           "ray (Ray Train workers, data parallel)."),
+        ray_address: str | None = typer.Option(None, "--ray-address", help="With --backend "
+                                               "ray: auto or ray://HOST:10001 (default: a "
+                                               "local Ray instance)."),
+        workers: int | None = typer.Option(None, "--workers", help="With --backend ray: "
+                                           "data-parallel workers."),
+        gpus_per_worker: float | None = typer.Option(None, "--gpus-per-worker", help="With "
+                                                     "--backend ray: GPUs per worker."),
         config: Path | None = typer.Option(None, "--config", help="A YAML recipe file with "
                                            "the same options; flags override it."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
@@ -90,7 +99,9 @@ def _command(recipe: str) -> Any:
                    "max_steps": max_steps, "lr": lr, "batch_size": batch_size,
                    "max_length": max_length, "lora_r": lora_r, "beta": beta, "seed": seed,
                    "checkpoint_every": checkpoint_every, "register": register,
-                   "experiment": experiment, "name": name}
+                   "experiment": experiment, "name": name, "backend": backend,
+                   "ray_address": ray_address, "workers": workers,
+                   "gpus_per_worker": gpus_per_worker}
         _train(recipe, options, config, quiet, json_)
 
     command.__doc__ = {"sft": "Supervised fine-tuning on chat, instruction or text data.",

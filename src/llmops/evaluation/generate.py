@@ -17,11 +17,24 @@ class LocalGenerator:
         from llmops.training.base import load_model, load_tokenizer, resolve_base
 
         base = resolve_base(ref)
-        self.device = "cuda" if torch.cuda.is_available() else "cpu"
         self.tokenizer = load_tokenizer(base)
         self.tokenizer.padding_side = "left"  # generation continues at the right edge
-        self.model = load_model(base).to(self.device).eval()
+        model = load_model(base)
+        # a quantized version is placed where its kernels run (int8-dynamic: CPU only)
+        placed = getattr(model, "llmops_device", None)
+        self.device = placed or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.model = (model if placed else model.to(self.device)).eval()
         self.version = base.version
+
+    @classmethod
+    def from_loaded(cls, model: Any, tokenizer: Any) -> LocalGenerator:
+        """A generator over a model already in memory (one being trained, for instance);
+        the caller sets eval mode and left padding for the duration."""
+        generator = cls.__new__(cls)
+        generator.model, generator.tokenizer = model, tokenizer
+        generator.device = next(model.parameters()).device
+        generator.version = None
+        return generator
 
     def generate(self, prompts: Sequence[Messages], *, max_new_tokens: int = 64,
                  batch_size: int = 16, progress: Callable[[int], None] | None = None

@@ -1,6 +1,7 @@
 """Engines answer chat requests: `generate` (whole answer) and `stream` (text deltas).
 
-`LocalEngine` runs a registered model in this process (transformers); `UpstreamEngine`
+`LocalEngine` runs a registered model in this process (transformers, continuously batched,
+LoRA versions sharing their base: see `LocalModels`); `UpstreamEngine`
 forwards to an OpenAI-compatible server (vLLM, TGI, Ollama, llama.cpp, OpenAI). The
 gateway only sees this interface, and tests substitute fakes through it.
 """
@@ -8,14 +9,20 @@ gateway only sees this interface, and tests substitute fakes through it.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
-from llmops.errors import ServiceUnavailable
+from llmops.errors import ResourceExhausted, ServiceUnavailable
+from llmops.gateway.batching import BatchScheduler, Sampling
+
+if TYPE_CHECKING:
+    from llmops.training.base import ResolvedBase
 
 
 @dataclass
@@ -53,80 +60,168 @@ class UpstreamError(ServiceUnavailable):
     """The upstream failed or timed out; the gateway may fall back to the next target."""
 
 
-class LocalEngine:
-    """A registered model version, loaded once, generating on a worker thread (one
-    generation at a time per loaded model, so requests queue instead of thrashing)."""
+class LocalModels:
+    """The models one gateway has loaded, each with its continuous-batching scheduler.
 
-    def __init__(self, ref: str) -> None:
-        from llmops.evaluation.generate import LocalGenerator
+    A version that is a LoRA adapter is loaded as a named PEFT adapter on its base's
+    loaded model, so every version built on one base shares that base's weights and
+    scheduler: ten fine-tunes cost one base plus ten adapters. Engines `acquire` and
+    `release`; a base with no engine left is unloaded.
 
-        self.generator = LocalGenerator(ref)
-        self.label = self.generator.version.ref if self.generator.version else ref
-        self.version_id = self.generator.version.id if self.generator.version else None
+    Args:
+        max_batch: the most sequences one model decodes together.
+        device: "cuda" or "cpu"; the GPU when there is one.
+        stack_lora: see `BatchScheduler`.
+    """
+
+    def __init__(self, *, max_batch: int = 64, device: str | None = None,
+                 stack_lora: bool = True) -> None:
+        self.max_batch = max_batch
+        self.stack_lora = stack_lora
+        self._device = device
         self._lock = threading.Lock()
+        self._loaded: dict[tuple[str, ...], _Loaded] = {}
 
-    def _inputs(self, request: ChatRequest) -> tuple[Any, dict[str, Any]]:
-        tok = self.generator.tokenizer
-        text = tok.apply_chat_template(request.messages, tokenize=False,
-                                       add_generation_prompt=True)
-        enc = tok(text, return_tensors="pt", add_special_tokens=False).to(
-            self.generator.device)
-        sample = request.temperature > 0
-        options = {"max_new_tokens": request.max_tokens, "do_sample": sample,
-                   "pad_token_id": tok.pad_token_id, "eos_token_id": tok.eos_token_id}
-        if sample:
-            options.update(temperature=request.temperature, top_p=request.top_p)
-        return enc, options
+    @property
+    def device(self) -> str:
+        if self._device is None:
+            import torch
 
-    def _finish(self, text: str, prompt_tokens: int, new_tokens: int,
-                request: ChatRequest) -> Completion:
-        for stop in request.stop:
-            if stop in text:
-                return Completion(text[:text.index(stop)], prompt_tokens, new_tokens, "stop")
-        reason = "length" if new_tokens >= request.max_tokens else "stop"
-        return Completion(text, prompt_tokens, new_tokens, reason)
+            self._device = "cuda" if torch.cuda.is_available() else "cpu"
+        return self._device
 
-    def _generate(self, request: ChatRequest) -> Completion:
-        import torch
+    @property
+    def bases(self) -> int:
+        """How many base models are loaded."""
+        return len(self._loaded)
 
-        enc, options = self._inputs(request)
-        with self._lock, torch.no_grad():
-            out = self.generator.model.generate(**enc, **options)
-        new = out[0, enc["input_ids"].shape[1]:]
-        text = self.generator.tokenizer.decode(new, skip_special_tokens=True).strip()
-        return self._finish(text, int(enc["input_ids"].shape[1]), int(len(new)), request)
+    def acquire(self, base: ResolvedBase) -> tuple[BatchScheduler, str | None]:
+        """The scheduler serving `base`, and the adapter name of its top LoRA (None when
+        `base` is full weights). Loads the base and the adapter when not yet loaded."""
+        from llmops.training.base import ResolvedBase, load_model
 
-    async def generate(self, request: ChatRequest) -> Completion:
-        return await asyncio.to_thread(self._generate, request)
+        adapter = _adapter_name(base.top) if len(base.folders) > 1 else None
+        folders = base.folders[:-1] if adapter else base.folders
+        key = tuple(str(f) for f in folders)
+        with self._lock:
+            loaded = self._loaded.get(key)
+            if loaded is None:
+                model = load_model(ResolvedBase(base.ref, list(folders)))
+                model = model.to(self.device).eval()
+                scheduler = BatchScheduler(model, device=self.device,
+                                           max_batch=self.max_batch, name=folders[0].name,
+                                           stack_lora=self.stack_lora)
+                loaded = self._loaded[key] = _Loaded(scheduler)
+            if adapter is not None:
+                loaded.scheduler.add_adapter(adapter, base.top)
+                loaded.adapters[adapter] = loaded.adapters.get(adapter, 0) + 1
+            loaded.users += 1
+            return loaded.scheduler, adapter
+
+    def release(self, scheduler: BatchScheduler, adapter: str | None) -> None:
+        """An engine is done with `scheduler`: drop unused adapters and idle bases."""
+        with self._lock:
+            for key, loaded in list(self._loaded.items()):
+                if loaded.scheduler is not scheduler:
+                    continue
+                loaded.users -= 1
+                if adapter is not None:
+                    loaded.adapters[adapter] -= 1
+                    if not loaded.adapters[adapter]:
+                        del loaded.adapters[adapter]
+                        scheduler.remove_adapter(adapter)
+                if loaded.users <= 0:
+                    del self._loaded[key]
+                    scheduler.close()
+
+    def close(self) -> None:
+        with self._lock:
+            loaded, self._loaded = list(self._loaded.values()), {}
+        for entry in loaded:
+            entry.scheduler.close()
+
+
+@dataclass
+class _Loaded:
+    scheduler: BatchScheduler
+    users: int = 0
+    adapters: dict[str, int] = field(default_factory=dict)
+
+
+def _adapter_name(folder: Path) -> str:
+    """A PEFT adapter name for a folder (registry folders are named by their digest, so
+    two versions with the same adapter files share one adapter)."""
+    digest = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:16]
+    return f"lora_{digest}"
+
+
+class LocalEngine:
+    """A registered model version (or a local folder) answered in this process by its
+    base model's continuous-batching scheduler (`llmops.gateway.batching`): concurrent
+    requests decode together, each streaming its own deltas.
+
+    Args:
+        ref: ``model:NAME@SEL``, a folder or a hub id.
+        models: the gateway's loaded models, shared by its engines (a LoRA version shares
+            its base with the other versions of that base); a private set when None.
+    """
+
+    def __init__(self, ref: str, *, models: LocalModels | None = None) -> None:
+        from llmops.training.base import load_tokenizer, resolve_base
+
+        base = resolve_base(ref)
+        self.label = base.version.ref if base.version else ref
+        self.version_id = base.version.id if base.version else None
+        self.tokenizer = load_tokenizer(base)
+        self._owns_models = models is None
+        self._models = models if models is not None else LocalModels()
+        self.scheduler, self.adapter = self._models.acquire(base)
+        eos = self.scheduler.model.generation_config.eos_token_id
+        eos = [] if eos is None else [eos] if isinstance(eos, int) else list(eos)
+        if self.tokenizer.eos_token_id is not None:
+            eos.append(self.tokenizer.eos_token_id)
+        self._eos = frozenset(eos)
+        self._closed = False
+
+    @property
+    def model(self) -> Any:
+        """The loaded model (shared with the other versions of the same base)."""
+        return self.scheduler.model
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[Delta]:
-        import torch
-        from transformers import TextIteratorStreamer
-
-        enc, options = self._inputs(request)
-        streamer = TextIteratorStreamer(self.generator.tokenizer, skip_prompt=True,
-                                        skip_special_tokens=True, timeout=120)
-        counted: dict[str, int] = {}
-
-        def run() -> None:
-            with self._lock, torch.no_grad():
-                out = self.generator.model.generate(**enc, **options, streamer=streamer)
-            counted["new"] = int(out.shape[1] - enc["input_ids"].shape[1])
-
-        worker = threading.Thread(target=run, daemon=True)
-        worker.start()
+        prompt = self.tokenizer.apply_chat_template(request.messages, tokenize=False,
+                                                    add_generation_prompt=True)
+        sampling = Sampling(max_tokens=request.max_tokens, temperature=request.temperature,
+                            top_p=request.top_p, stop=tuple(request.stop))
         pieces: list[str] = []
-        while True:
-            piece = await asyncio.to_thread(next, streamer, None)
-            if piece is None:
-                break
-            if piece:
-                pieces.append(piece)
-                yield Delta(piece)
-        await asyncio.to_thread(worker.join)
-        done = self._finish("".join(pieces), int(enc["input_ids"].shape[1]),
-                            counted.get("new", 0), request)
-        yield Delta("", done)
+        try:
+            async for event in self.scheduler.astream(prompt, sampling,
+                                                      tokenizer=self.tokenizer,
+                                                      eos=self._eos, adapter=self.adapter):
+                if event.text:
+                    pieces.append(event.text)
+                    yield Delta(event.text)
+                if event.finish_reason is not None:
+                    yield Delta("", Completion("".join(pieces), event.prompt_tokens,
+                                               event.completion_tokens, event.finish_reason))
+        except (ServiceUnavailable, ResourceExhausted) as exc:  # the next target may answer
+            raise UpstreamError(f"local model {self.label} failed: {exc.detail}") from None
+
+    async def generate(self, request: ChatRequest) -> Completion:
+        done: Completion | None = None
+        async for delta in self.stream(request):
+            done = delta.completion or done
+        assert done is not None  # the scheduler always ends with a finish reason or raises
+        done.text = done.text.strip()
+        return done
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        await asyncio.to_thread(self._models.release, self.scheduler, self.adapter)
+        if self._owns_models:
+            await asyncio.to_thread(self._models.close)
 
 
 class UpstreamEngine:

@@ -2,8 +2,11 @@
 a token budget over the key's whole life.
 
 Windows live in the gateway process (several gateway processes each apply the full
-limit); the budget is counted from the key's traces in the store, so it holds across
-processes and restarts, read again at most every `budget_ttl_s` seconds.
+limit), with a running token total so a check costs the same at any request rate. The
+budget is counted from the key's traces in the store, so it holds across processes and
+restarts: read once synchronously, then re-read in the background every `budget_ttl_s`
+seconds while requests go on against the last figure plus what this process has counted
+since.
 """
 
 from __future__ import annotations
@@ -29,19 +32,44 @@ class KeyLimits:
         self._lock = threading.Lock()
         self._requests: dict[str, deque[float]] = {}
         self._tokens: dict[str, deque[tuple[float, int]]] = {}
+        self._token_sums: dict[str, int] = {}  # tokens in each key's window
         self._used: dict[str, tuple[float, int]] = {}  # key -> (read at, tokens used)
+        self._reading: set[str] = set()  # keys whose budget a thread is re-reading
 
-    def _budget_used(self, key_id: str) -> int:
-        cached = self._used.get(key_id)
-        if cached and time.monotonic() - cached[0] < self.budget_ttl_s:
-            return cached[1]
+    def _read_used(self, key_id: str) -> int:
         with self.store.read() as conn:
             used = conn.execute(select(func.coalesce(func.sum(
                 func.coalesce(traces.c.prompt_tokens, 0)
                 + func.coalesce(traces.c.completion_tokens, 0)), 0)).where(
                 traces.c.key_id == key_id)).scalar() or 0
-        self._used[key_id] = (time.monotonic(), int(used))
         return int(used)
+
+    def _refresh(self, key_id: str) -> None:
+        try:
+            used = self._read_used(key_id)
+            with self._lock:
+                self._used[key_id] = (time.monotonic(), used)
+        except Exception:  # the store is busy or down: keep the last figure, retry later
+            pass
+        finally:
+            with self._lock:
+                self._reading.discard(key_id)
+
+    def _budget_used(self, key_id: str) -> int:
+        cached = self._used.get(key_id)
+        if cached is None:  # first request of this key: read now
+            used = self._read_used(key_id)
+            with self._lock:
+                self._used[key_id] = (time.monotonic(), used)
+            return used
+        if time.monotonic() - cached[0] >= self.budget_ttl_s:
+            with self._lock:
+                start = key_id not in self._reading
+                self._reading.add(key_id)
+            if start:  # re-read off the request path; this request uses the last figure
+                threading.Thread(target=self._refresh, args=(key_id,), daemon=True,
+                                 name="llmops-budget-read").start()
+        return cached[1]
 
     def check(self, who: Principal) -> None:
         """Raise RateLimited (429, with Retry-After when waiting helps) before any work."""
@@ -54,11 +82,11 @@ class KeyLimits:
             while requests and now - requests[0] > WINDOW_S:
                 requests.popleft()
             while tokens and now - tokens[0][0] > WINDOW_S:
-                tokens.popleft()
+                self._token_sums[who.key_id] -= tokens.popleft()[1]
             if who.rpm is not None and len(requests) >= who.rpm:
                 raise RateLimited(f"key {who.name} is over its {who.rpm} requests per minute",
                                   retry_after_s=WINDOW_S - (now - requests[0]))
-            if who.tpm is not None and sum(n for _, n in tokens) >= who.tpm:
+            if who.tpm is not None and self._token_sums.get(who.key_id, 0) >= who.tpm:
                 raise RateLimited(f"key {who.name} is over its {who.tpm} tokens per minute",
                                   retry_after_s=WINDOW_S - (now - tokens[0][0]))
             requests.append(now)
@@ -71,5 +99,6 @@ class KeyLimits:
             return
         with self._lock:
             self._tokens.setdefault(who.key_id, deque()).append((time.monotonic(), tokens))
+            self._token_sums[who.key_id] = self._token_sums.get(who.key_id, 0) + tokens
             read_at, used = self._used.get(who.key_id, (0.0, 0))
             self._used[who.key_id] = (read_at, used + tokens)  # until the next read

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from bisect import bisect_left
 from collections import defaultdict
 from typing import Any
 
@@ -22,14 +23,14 @@ class GatewayMetrics:
         with self._lock:
             self.requests[(route, status)] += 1
             counts = self.latency[route]
-            counts[next((i for i, b in enumerate(BUCKETS_MS) if latency_ms <= b),
-                        len(BUCKETS_MS))] += 1
+            counts[bisect_left(BUCKETS_MS, latency_ms)] += 1  # first bound >= latency
             self.latency_sum[route] += latency_ms / 1000
             if completion is not None:
                 self.tokens[(route, "prompt")] += completion.prompt_tokens or 0
                 self.tokens[(route, "completion")] += completion.completion_tokens or 0
 
-    def render(self, *, queue_depth: int, traces_written: int, traces_failed: int) -> str:
+    def render(self, *, queue_depth: int, traces_written: int, traces_failed: int,
+               traces_refused: int = 0) -> str:
         lines = ["# HELP llmops_gateway_requests_total Requests by route and status.",
                  "# TYPE llmops_gateway_requests_total counter"]
         with self._lock:
@@ -60,5 +61,9 @@ class GatewayMetrics:
                   f"llmops_gateway_traces_written_total {traces_written}",
                   "# HELP llmops_gateway_traces_failed_total Traces the store refused.",
                   "# TYPE llmops_gateway_traces_failed_total counter",
-                  f"llmops_gateway_traces_failed_total {traces_failed}"]
+                  f"llmops_gateway_traces_failed_total {traces_failed}",
+                  "# HELP llmops_gateway_traces_refused_total Requests refused (503) because "
+                  "the trace queue was full.",
+                  "# TYPE llmops_gateway_traces_refused_total counter",
+                  f"llmops_gateway_traces_refused_total {traces_refused}"]
         return "\n".join(lines) + "\n"

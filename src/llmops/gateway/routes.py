@@ -13,6 +13,7 @@ from sqlalchemy import Connection, delete, func, insert, select
 from llmops.auth import audit
 from llmops.clock import now_ms
 from llmops.errors import InvalidInput, NotFound
+from llmops.feedback.online import OnlineEval
 from llmops.refs import check_name
 from llmops.store import upsert_insert
 from llmops.store.tables import gateway_route_history, gateway_routes
@@ -52,6 +53,7 @@ class RouteOptions(BaseModel):
     redact_input: bool = False  # PII -> placeholders before the model sees the request
     redact_output: bool = False  # PII -> placeholders in answers (streams are buffered)
     injection: Literal["off", "log", "block"] = "log"  # prompt-injection heuristics
+    online_eval: OnlineEval | None = None  # score a share of answers off the request path
 
 
 class Route(BaseModel):

@@ -16,8 +16,10 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from llmops.auth.keys import Principal
 from llmops.clock import now_ms
-from llmops.errors import InvalidInput, NotFound
+from llmops.errors import InvalidInput, NotFound, RateLimited
+from llmops.feedback.online import OnlineEvaluator
 from llmops.gateway.engines import ChatRequest, Completion, Delta, Engine, UpstreamError
 from llmops.gateway.guardrails import GuardrailBlocked, GuardReport, guard_input, guard_output
 from llmops.gateway.limits import KeyLimits
@@ -25,6 +27,7 @@ from llmops.gateway.metrics import GatewayMetrics
 from llmops.gateway.routes import Route, RouteStore, Target
 from llmops.gateway.traces import TraceWriter
 from llmops.ids import new_id
+from llmops.traces.context import gateway_trace_fields
 from llmops.workspace import Workspace
 
 
@@ -34,6 +37,8 @@ class Gateway:
         self.routes = RouteStore(workspace)
         self.refresh_s = refresh_s
         self.traces = TraceWriter(workspace.store)
+        self.online = OnlineEvaluator(workspace)  # scores sampled traces off the request path
+        self.traces.listeners.append(self.online.offer)
         self.metrics = GatewayMetrics()
         self.limits = KeyLimits(workspace.store)
         self._routes: dict[str, Route] = {}
@@ -41,6 +46,7 @@ class Gateway:
         self._refs: dict[str, tuple[float, str, str]] = {}  # ref -> (at, version id, label)
         self._engines: dict[str, Engine] = {}
         self._loading: dict[str, asyncio.Lock] = {}
+        self._local_models: Any = None  # engines.LocalModels: LoRA versions share a base
 
     # -- routes and targets ----------------------------------------------------------
     def route_table(self, *, max_age_s: float | None = None) -> dict[str, Route]:
@@ -92,10 +98,10 @@ class Gateway:
         if target.kind == "upstream":
             key = f"upstream:{target.url}#{target.upstream_model}#{target.api_key_env}"
             if key not in self._engines:
-                from llmops.gateway.engines import UpstreamEngine
+                from llmops.gateway.http1 import FastUpstreamEngine
 
                 assert target.url and target.upstream_model
-                self._engines[key] = UpstreamEngine(
+                self._engines[key] = FastUpstreamEngine(
                     target.url, target.upstream_model, api_key_env=target.api_key_env,
                     timeout_s=route.options.timeout_s)
             return self._engines[key]
@@ -106,9 +112,12 @@ class Gateway:
             lock = self._loading.setdefault(key, asyncio.Lock())
             async with lock:  # one load per version, however many requests wait for it
                 if key not in self._engines:
-                    from llmops.gateway.engines import LocalEngine
+                    from llmops.gateway.engines import LocalEngine, LocalModels
 
-                    self._engines[key] = await asyncio.to_thread(LocalEngine, label)
+                    if self._local_models is None:
+                        self._local_models = LocalModels()
+                    self._engines[key] = await asyncio.to_thread(
+                        LocalEngine, label, models=self._local_models)
         return self._engines[key]
 
     # -- answering ------------------------------------------------------------------
@@ -130,8 +139,18 @@ class Gateway:
             "completion_tokens": completion.completion_tokens if completion else None,
             "latency_ms": latency, "ttft_ms": ttft_ms, "stream": int(stream),
             "guard": json.dumps(guard.as_dict()) if guard and guard.as_dict() else None,
-            "created_at": now_ms()})
+            "created_at": now_ms(), **gateway_trace_fields(engine.label if engine else None)})
         return trace_id
+
+    def admit(self, who: Principal, name: str, request: ChatRequest | None = None) -> None:
+        """The key's limits, before any work. A refusal (429) is traced too: abuse
+        detection counts a key's repeated limit hits."""
+        try:
+            self.limits.check(who)
+        except RateLimited as exc:
+            self._trace(name, None, request or ChatRequest(messages=[]), who.key_id, 429,
+                        time.perf_counter(), error=exc.detail)
+            raise
 
     def _prepare(self, name: str, request: ChatRequest, key_id: str, started: float,
                  prompt_version_id: str | None, stream: bool) -> tuple[Route, GuardReport]:
@@ -249,6 +268,7 @@ class Gateway:
             if close is not None:
                 await close()
         self.traces.close()
+        self.online.close()  # after the traces: it scores what their last batch offered
 
 
 def chat_request(body: dict[str, Any]) -> ChatRequest:

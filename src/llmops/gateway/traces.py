@@ -1,14 +1,18 @@
 """Request traces, written by one background thread in batches.
 
-A request puts its trace on a bounded queue and returns; the writer inserts up to
-`batch` rows per transaction. A full queue refuses new requests (503) instead of
-dropping what was answered, and `close()` drains the queue before the process exits.
+A request appends its trace to an in-memory queue and returns: no lock, no wake-up,
+nothing but a `deque.append` on the hot path. The writer thread wakes every `linger_s`
+seconds and inserts what has accumulated, up to `batch` rows per transaction (on SQLite
+as multi-row INSERTs). A full queue refuses new requests before any work (503, counted
+in `refused`); a request already admitted always gets its trace queued, so nothing
+answered is dropped; `close()` drains the queue before the process exits.
 """
 
 from __future__ import annotations
 
-import queue
 import threading
+from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import insert
@@ -17,59 +21,109 @@ from llmops.errors import ServiceUnavailable
 from llmops.store import Store
 from llmops.store.tables import traces
 
-_STOP = object()
+
+def _max_variables() -> int:
+    """Bound parameters SQLite takes in one statement (32,766 since 3.32, 999 before)."""
+    import sqlite3
+
+    return 32_766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
 
 
 class TraceWriter:
-    def __init__(self, store: Store, *, capacity: int = 10_000, batch: int = 500) -> None:
+    def __init__(self, store: Store, *, capacity: int = 10_000, batch: int = 500,
+                 linger_s: float = 0.05) -> None:
         self.store = store
         self.batch = batch
-        self.queue: queue.Queue[Any] = queue.Queue(maxsize=capacity)
+        self.capacity = capacity
+        self.linger_s = linger_s
+        self._rows: deque[dict[str, Any]] = deque()
         self.written = 0
         self.failed = 0
+        self.refused = 0  # requests turned away because the queue was full
+        self.listeners: list[Callable[[list[dict[str, Any]]], None]] = []  # see _write
+        self._compiled: dict[Any, tuple[str, tuple[str, ...] | None]] = {}
+        self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True,
                                         name="llmops-trace-writer")
         self._thread.start()
 
+    def depth(self) -> int:
+        """Traces waiting to be written."""
+        return len(self._rows)
+
+    def _full(self) -> ServiceUnavailable:
+        self.refused += 1
+        return ServiceUnavailable("the trace queue is full; retry shortly")
+
     def check_room(self) -> None:
         """Raise before doing any work when traces could not be kept."""
-        if self.queue.full():
-            raise ServiceUnavailable("the trace queue is full; retry shortly")
+        if len(self._rows) >= self.capacity:
+            raise self._full()
 
     def put(self, row: dict[str, Any]) -> None:
-        try:
-            self.queue.put_nowait(row)
-        except queue.Full:
-            raise ServiceUnavailable("the trace queue is full; retry shortly") from None
+        """Queue the trace of a request admitted by `check_room`: never refused, so an
+        answer is not lost after its work is done (the queue can pass `capacity` by the
+        requests in flight at most)."""
+        self._rows.append(row)  # deque.append is atomic: the writer thread pops safely
 
     def _run(self) -> None:
-        while True:
-            first = self.queue.get()
-            if first is _STOP:
-                return
-            rows = [first]
-            stop = False
-            while len(rows) < self.batch:
-                try:
-                    item = self.queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is _STOP:
-                    stop = True
-                    break
-                rows.append(item)
-            self._write(rows)
-            if stop:
-                return
+        while not self._stop.wait(self.linger_s):
+            self._drain()
+        self._drain()  # what was queued before close()
+
+    def _drain(self) -> None:
+        rows = self._rows
+        while rows:
+            batch = [rows.popleft() for _ in range(min(self.batch, len(rows)))]
+            self._write(batch)
 
     def _write(self, rows: list[dict[str, Any]]) -> None:
+        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for row in rows:  # one executemany per column set (callers may add columns)
+            groups.setdefault(tuple(row), []).append(row)
+
+        def write(conn: Any) -> None:
+            for columns, group in groups.items():
+                sql, positions = self._statement(conn, columns)
+                if positions is None:  # named / pyformat (PostgreSQL): executemany
+                    conn.exec_driver_sql(sql, group)
+                    continue
+                # qmark (SQLite): many rows per INSERT. The driver lets the GIL go around
+                # every statement step, and a busy event loop keeps it up to the switch
+                # interval (5 ms): a statement per row would crawl under load.
+                head, _, values = sql.partition(" VALUES ")
+                per = max(1, _max_variables() // len(positions))
+                for i in range(0, len(group), per):
+                    chunk = group[i:i + per]
+                    conn.exec_driver_sql(f"{head} VALUES {', '.join([values] * len(chunk))}",
+                                         tuple(r[k] for r in chunk for k in positions))
+
         try:
-            self.store.write(lambda conn: conn.execute(insert(traces), rows))
+            self.store.write(write)
             self.written += len(rows)
         except Exception:  # the store is down: keep the count, do not kill the writer
             self.failed += len(rows)
+            return
+        for listener in self.listeners:  # e.g. online evaluation, after the commit
+            try:
+                listener(rows)
+            except Exception:  # a listener's failure never stops trace writing
+                pass
+
+    def _statement(self, conn: Any, columns: tuple[str, ...]
+                   ) -> tuple[str, tuple[str, ...] | None]:
+        """The INSERT for these columns in the driver's own parameter style, compiled once:
+        rows go to the driver's executemany as they are (every trace column is a string,
+        an integer or a float, which no driver needs converted)."""
+        key = (conn.dialect.name, columns)
+        found = self._compiled.get(key)
+        if found is None:
+            compiled = insert(traces).compile(dialect=conn.dialect, column_keys=list(columns))
+            positions = tuple(compiled.positiontup or ()) if compiled.positional else None
+            found = self._compiled[key] = (str(compiled), positions)
+        return found
 
     def close(self, timeout: float = 30.0) -> None:
         """Write everything queued, then stop."""
-        self.queue.put(_STOP)
+        self._stop.set()
         self._thread.join(timeout)

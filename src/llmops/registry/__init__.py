@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from llmops.registry.compress import QuantizeResult, merge_version, quantize_version
 from llmops.registry.models import AliasChange, ModelSummary, ModelVersion
 from llmops.registry.store import ModelRegistry, parse_model_ref
 
@@ -21,11 +22,14 @@ __all__ = [
     "ModelRegistry",
     "ModelSummary",
     "ModelVersion",
+    "QuantizeResult",
     "get",
     "list_models",
     "local_path",
+    "merge_version",
     "open_registry",
     "parse_model_ref",
+    "quantize_version",
     "register",
     "set_alias",
     "versions",

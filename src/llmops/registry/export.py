@@ -26,6 +26,12 @@ def export_version(ref: str, dest: str | Path, *, format: str = "vllm",
     if out.exists():
         raise Conflict(f"{out} exists; export into a new folder")
     base = resolve_base(ref if ref.startswith("model:") else f"model:{ref}")
+    from llmops.registry.compress import quantization_method
+
+    if quantization_method(base.folders[0]) == "int8-dynamic":
+        raise InvalidInput(f"{ref} is quantized with torch's int8-dynamic, which runs in "
+                           "process on CPU and which vLLM cannot load; export the version it "
+                           "was quantized from (or quantize with bnb-8bit/bnb-4bit)")
     if len(base.folders) == 1:
         shutil.copytree(base.folders[0], out)
         return out

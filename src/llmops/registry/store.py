@@ -163,11 +163,13 @@ class ModelRegistry:
                  base_version_id: str | None = None, run_id: str | None = None,
                  sources: dict[str, Any] | None = None,
                  metrics: dict[str, float] | None = None, description: str | None = None,
-                 alias: str | None = None) -> ModelVersion:
+                 alias: str | None = None,
+                 lineage_from: list[tuple[str, str]] | None = None) -> ModelVersion:
         """Store `folder` (weights or adapter, tokenizer, config) as the next version.
 
         Lineage: ``run:RUN -> model:VERSION_ID`` (produced) and
-        ``model:BASE_VERSION_ID -> model:VERSION_ID`` (base).
+        ``model:BASE_VERSION_ID -> model:VERSION_ID`` (base), plus each (node, relation)
+        of `lineage_from` (a merged adapter, a quantized source), in the same transaction.
         """
         check_name(name, what="model name")
         if format not in FORMATS:
@@ -201,6 +203,8 @@ class ModelRegistry:
                 lineage.add_edge(conn, f"run:{run_id}", node, "produced")
             if base_version_id:
                 lineage.add_edge(conn, f"model:{base_version_id}", node, "base")
+            for source, relation in lineage_from or ():
+                lineage.add_edge(conn, source, node, relation)
             audit.record(conn, self.actor, "model.register", KIND, name,
                          {"version": number, "format": format, "run": run_id})
             if alias is not None:

@@ -15,10 +15,14 @@ from llmops.server.routes import (
     artifacts,
     datasets,
     evaluations,
+    feedback,
     gateway,
     keys,
+    monitors,
+    otlp,
     prompts,
     runs,
+    traces,
 )
 from llmops.server.security import KeyCache
 from llmops.store.migrate import upgrade
@@ -42,9 +46,15 @@ def create_app(settings: Settings | None = None, *, gateway_only: bool = False) 
         from llmops.gateway.service import Gateway
 
         app.state.gateway = Gateway(workspace)
+        from llmops.monitoring.scheduler import MonitorScheduler
+
+        app.state.monitors = MonitorScheduler(
+            workspace, tick_s=0 if gateway_only else settings.monitor_tick_s)
+        app.state.monitors.start()
         try:
             yield
         finally:
+            await app.state.monitors.aclose()
             await app.state.gateway.aclose()  # drains the trace queue
 
     app = FastAPI(
@@ -56,6 +66,7 @@ def create_app(settings: Settings | None = None, *, gateway_only: bool = False) 
     )
     app.state.key_cache = KeyCache(settings.key_cache_ttl_s)
     problems.install(app)
+    gateway.install(app)  # the fast path for non-streaming chat completions
 
     @app.get("/healthz", tags=["health"])
     def healthz(request: Request) -> dict[str, str]:
@@ -64,8 +75,9 @@ def create_app(settings: Settings | None = None, *, gateway_only: bool = False) 
             conn.execute(text("SELECT 1"))
         return {"status": "ok", "version": __version__}
 
-    modules = (gateway,) if gateway_only else (
-        runs, artifacts, keys, datasets, prompts, evaluations, gateway)
+    modules = (gateway, otlp) if gateway_only else (
+        runs, artifacts, keys, datasets, prompts, evaluations, gateway, feedback, otlp, traces,
+        monitors)
     for module in modules:
         app.include_router(module.router)
     return app

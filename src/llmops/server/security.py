@@ -66,16 +66,21 @@ def authenticate(request: Request) -> Principal:
     return principal
 
 
+def check_permission(principal: Principal, permission: Permission) -> None:
+    """Raise Forbidden unless the principal's role has `permission`."""
+    if not allows(principal.role, permission):
+        raise Forbidden(
+            f"a {principal.role.value} key may not do this: it needs the "
+            f"{permission.value} permission"
+        )
+
+
 def require(permission: Permission) -> Any:
     """A dependency that authenticates the caller and checks `permission`."""
 
     def check(request: Request) -> Principal:
         principal = authenticate(request)
-        if not allows(principal.role, permission):
-            raise Forbidden(
-                f"a {principal.role.value} key may not do this: it needs the "
-                f"{permission.value} permission"
-            )
+        check_permission(principal, permission)
         request.state.principal = principal
         return principal
 

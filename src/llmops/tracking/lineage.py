@@ -47,6 +47,19 @@ def _edge(row: Any) -> LineageEdge:
     )
 
 
+def _served(conn: Connection, trace_id: str) -> list[LineageEdge]:
+    """A gateway trace's model version, read from the trace itself (the gateway writes no
+    edge per request): ``model:VERSION --served--> trace:ID``."""
+    from llmops.store.tables import traces
+
+    row = conn.execute(select(traces.c.model_version_id, traces.c.created_at).where(
+        traces.c.id == trace_id)).first()
+    if row is None or not row.model_version_id:
+        return []
+    return [LineageEdge(source=f"model:{row.model_version_id}", target=f"trace:{trace_id}",
+                        relation="served", created_at=row.created_at)]
+
+
 def walk(conn: Connection, node: str, *, depth: int = 10) -> LineageGraph:
     """Breadth-first walk up (what `node` came from) and down (what came from it)."""
     check_node(node)
@@ -66,8 +79,8 @@ def walk(conn: Connection, node: str, *, depth: int = 10) -> LineageGraph:
                 rows = conn.execute(
                     select(edges).where(near[0] == kind, near[1] == ident).order_by(edges.c.id)
                 ).all()
-                for row in rows:
-                    edge = _edge(row)
+                implied = _served(conn, ident) if direction == "up" and kind == "trace" else []
+                for edge in implied + [_edge(row) for row in rows]:
                     found[direction].append(edge)
                     other = edge.source if direction == "up" else edge.target
                     if other not in seen:

@@ -165,10 +165,20 @@ def _registered(registry: Any, ref: str) -> ModelVersion | None:
 
 
 def load_model(base: ResolvedBase, *, dtype: Any = None, quantization: Any = None) -> Any:
-    """Load full weights and merge each adapter on top; returns a transformers model."""
+    """Load full weights and merge each adapter on top; returns a transformers model.
+
+    A quantized version (`llmops.registry.compress`) is rebuilt by its own loader."""
     from transformers import AutoModelForCausalLM
 
     quiet_libraries()
+    if quantization is None:
+        from llmops.registry.compress import check_trainable, load_compressed
+
+        if len(base.folders) > 1:
+            check_trainable(base)  # an adapter cannot be merged into quantized weights
+        compressed = load_compressed(base.folders[0])
+        if compressed is not None:
+            return compressed
     model = AutoModelForCausalLM.from_pretrained(
         base.folders[0], dtype=dtype, use_safetensors=True,
         quantization_config=quantization if len(base.folders) == 1 else None)

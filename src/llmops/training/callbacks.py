@@ -22,7 +22,9 @@ _RENAME = {"learning_rate": "lr", "epoch": "epoch", "loss": "loss", "grad_norm":
            "eval_loss": "eval_loss", "mean_token_accuracy": "token_accuracy",
            "eval_mean_token_accuracy": "eval_token_accuracy", "entropy": "entropy",
            "rewards/accuracies": "dpo/reward_accuracy", "rewards/margins": "dpo/reward_margin",
-           "rewards/chosen": "dpo/reward_chosen", "rewards/rejected": "dpo/reward_rejected"}
+           "rewards/chosen": "dpo/reward_chosen", "rewards/rejected": "dpo/reward_rejected",
+           "distill_kl": "distill/kl", "distill_ce": "distill/ce",
+           "eval_distill_kl": "distill/eval_kl", "eval_distill_ce": "distill/eval_ce"}
 
 
 def _rss_mb() -> float:

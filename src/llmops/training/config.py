@@ -8,7 +8,7 @@ so `llmops train resume` and anyone reading the run knows exactly what ran.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError
@@ -65,6 +65,15 @@ class TrainConfig(BaseModel):
                                       "result as the next version of this model name.")
     experiment: str = "training"
     name: str | None = None
+    backend: Literal["local", "ray"] = Field("local", description="Where training runs: in "
+                                             "this process, or on Ray Train workers (data "
+                                             "parallel).")
+    ray_address: str | None = Field(None, description="With --backend ray: auto, "
+                                    "ray://HOST:10001 or HOST:6379 (default: a local Ray "
+                                    "instance).")
+    workers: PositiveInt = Field(1, description="With --backend ray: data-parallel workers.")
+    gpus_per_worker: float = Field(0, ge=0, description="With --backend ray: GPUs per worker "
+                                   "(0: CPUs and gloo; 1 or more: NCCL).")
 
     def resolved(self) -> dict[str, Any]:
         return self.model_dump(mode="json", by_alias=True)
@@ -105,6 +114,10 @@ def make_config(values: dict[str, Any], *, file: str | Path | None = None) -> Tr
     from llmops.training.recipes import get_recipe
 
     get_recipe(config.recipe)
+    if config.backend == "local" and (config.ray_address or config.workers > 1
+                                      or config.gpus_per_worker):
+        raise InvalidInput("--ray-address, --workers and --gpus-per-worker take effect on Ray:"
+                           " add --backend ray")
     if config.qlora:
         config = config.model_copy(update={"lora": True})
     return config

@@ -66,6 +66,10 @@ class _Plan:
     base: ResolvedBase
     prompt_id: str | None = None
     notes: list[str] = field(default_factory=list)
+    # set by callers such as `llmops.tuning`: the run's parent run, and extra trainer
+    # callbacks, each made for the run (run -> TrainerCallback)
+    parent: str | None = None
+    callbacks: list[Callable[[Any], Any]] = field(default_factory=list)
 
 
 def _split_ref(ref: str, splits: dict[str, Any] | None, wanted: tuple[str, ...]) -> str | None:
@@ -79,6 +83,10 @@ def plan(config: TrainConfig) -> _Plan:
     from llmops.refs import parse_ref
 
     recipe = get_recipe(config.recipe)
+    if config.backend == "ray":  # Ray installed, stores shared, address answers: fail first
+        from llmops.training.ray_backend import connect
+
+        connect(config)
     parsed = parse_ref(config.data, default_kind="dataset")
     version = datasets.get_version(config.data)
     check_kind(recipe, version.kind, version.ref)
@@ -88,7 +96,10 @@ def plan(config: TrainConfig) -> _Plan:
     eval_ref = config.eval_data or (None if parsed.split and parsed.split != "train" else
                                     _split_ref(base_ref, version.splits,
                                                ("val", "validation", "dev")))
-    if config.qlora:
+    if config.qlora and config.backend == "ray" and not config.gpus_per_worker:
+        raise InvalidInput("--qlora loads the base in 4 bits with bitsandbytes, which needs"
+                           " a CUDA GPU: give the Ray workers --gpus-per-worker 1, or use --lora")
+    if config.qlora and config.backend == "local":
         import torch
 
         if not torch.cuda.is_available():
@@ -113,6 +124,9 @@ def plan(config: TrainConfig) -> _Plan:
     eval_examples = ([recipe.example(r, version.kind, fmt) for r in datasets.iter_rows(eval_ref)]
                      if eval_ref else [])
     base = resolve_base(config.base)
+    from llmops.registry.compress import check_trainable
+
+    check_trainable(base)  # quantized weights do not train; their source does
     # what `resume` reloads: versions pinned, so a new dataset version, an alias move or
     # another machine cannot change what the rest of the run trains on
     pinned: dict[str, Any] = {"data": train_ref, "eval_data": eval_ref}
@@ -125,7 +139,9 @@ def plan(config: TrainConfig) -> _Plan:
         from llmops.workspace import Workspace
 
         pinned["prompt"] = LocalPromptRegistry(Workspace.open()).get(config.prompt).ref
-    if config.packing is None:
+    if config.packing is None and config.backend == "ray":
+        pinned["packing"] = config.gpus_per_worker > 0  # the workers' devices, not ours
+    elif config.packing is None:
         import torch
 
         pinned["packing"] = torch.cuda.is_available()
@@ -168,8 +184,12 @@ def _lora(config: TrainConfig) -> Any:
 
 
 def _execute(p: _Plan, run: Any, workdir: Path, progress: Progress | None,
-             checkpoint: Path | None) -> tuple[int, dict[str, float], Path]:
-    """Load, train, evaluate and save; returns (final step, metrics, output folder)."""
+             checkpoint: Path | None, *, wrap: Callable[[Any], Any] | None = None
+             ) -> tuple[int, dict[str, float], Path]:
+    """Load, train, evaluate and save; returns (final step, metrics, output folder).
+
+    `run` None: a data-parallel worker other than rank 0, which records nothing. `wrap`
+    adapts the trainer to a launcher (Ray Train's `prepare_trainer`)."""
     import torch
     from datasets import Dataset
     from transformers import PrinterCallback
@@ -197,17 +217,19 @@ def _execute(p: _Plan, run: Any, workdir: Path, progress: Progress | None,
         train_dataset=Dataset.from_list(p.examples),
         eval_dataset=Dataset.from_list(p.eval_examples) if p.eval_examples else None,
         processing_class=tokenizer, peft_config=_lora(c) if c.lora else None,
-        callbacks=[TrackingCallback(run, progress), CheckpointCallback(run)], **extra)
+        callbacks=[TrackingCallback(run, progress), CheckpointCallback(run),
+                   *(make(run) for make in p.callbacks)] if run is not None else [],
+        **extra)
     trainer.remove_callback(PrinterCallback)  # metrics go to the run, not to stdout
+    if wrap is not None:
+        trainer = wrap(trainer)
     try:
         output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
         metrics = {"train_loss": float(output.training_loss)}
         if p.eval_examples:
-            evaluated = trainer.evaluate()
+            evaluated = trainer.evaluate()  # logged to the run by TrackingCallback.on_log
             if "eval_loss" in evaluated:
                 metrics["eval_loss"] = float(evaluated["eval_loss"])
-                run.log_metrics({"eval_loss": metrics["eval_loss"]},
-                                step=trainer.state.global_step)
     except torch.OutOfMemoryError as exc:
         raise ResourceExhausted(
             f"out of memory at step {trainer.state.global_step}: {exc}. Lower --batch-size or "
@@ -220,9 +242,31 @@ def _execute(p: _Plan, run: Any, workdir: Path, progress: Progress | None,
     return trainer.state.global_step, metrics, out
 
 
+def store_output(p: _Plan, run: Any, out: Path, metrics: dict[str, float]
+                 ) -> tuple[str, ModelVersion | None]:
+    """Store the output folder as the run's model artifact and register it (optional);
+    returns (artifact digest, version)."""
+    from llmops.registry import open_registry
+
+    c = p.config
+    artifact = run.log_artifact(out, name=OUTPUT_ARTIFACT)
+    version = None
+    if c.register_name:
+        sources: dict[str, Any] = {"datasets": p.dataset_ids, "train": p.train_ref,
+                                   "eval": p.eval_ref}
+        if p.prompt_id:
+            sources["prompt"] = p.prompt_id
+        version = open_registry().register(
+            c.register_name, out, format="lora" if c.lora else "full",
+            base=c.base_label or c.base,  # pinned in plan(): loadable later
+            base_version_id=p.base.version.id if p.base.version else None,
+            run_id=run.id, sources=sources, metrics=metrics)
+        run.set_tag("registered", version.ref)
+    return artifact.digest, version
+
+
 def _run(p: _Plan, *, progress: Progress | None, resumed: tuple[str, Path | None] | None
          ) -> TrainResult:
-    from llmops.registry import open_registry
     from llmops.tracking import start_run
     from llmops.workspace import Workspace
 
@@ -238,7 +282,7 @@ def _run(p: _Plan, *, progress: Progress | None, resumed: tuple[str, Path | None
     workdir = Path(tempfile.mkdtemp(prefix="train-", dir=home / "tmp"))
     try:
         with start_run(experiment=c.experiment, name=name, params=_params(c),
-                       tags=tags) as run:
+                       tags=tags, parent=p.parent) as run:
             if resumed:
                 run.tracking.add_lineage(f"run:{resumed[0]}", f"run:{run.id}", "resumed")
             for dataset_id in p.dataset_ids:
@@ -251,23 +295,17 @@ def _run(p: _Plan, *, progress: Progress | None, resumed: tuple[str, Path | None
                 run.set_tag("notes", "; ".join(p.notes))
             (workdir / CONFIG_ARTIFACT).write_text(c.to_yaml())
             run.log_artifact(workdir / CONFIG_ARTIFACT, name=CONFIG_ARTIFACT)
-            steps, metrics, out = _execute(p, run, workdir, progress,
-                                           resumed[1] if resumed else None)
-            artifact = run.log_artifact(out, name=OUTPUT_ARTIFACT)
-            version = None
-            if c.register_name:
-                sources: dict[str, Any] = {"datasets": p.dataset_ids, "train": p.train_ref,
-                                           "eval": p.eval_ref}
-                if p.prompt_id:
-                    sources["prompt"] = p.prompt_id
-                version = open_registry().register(
-                    c.register_name, out, format="lora" if c.lora else "full",
-                    base=c.base_label or c.base,  # pinned in plan(): loadable later
-                    base_version_id=p.base.version.id if p.base.version else None,
-                    run_id=run.id, sources=sources, metrics=metrics)
-                run.set_tag("registered", version.ref)
+            checkpoint = resumed[1] if resumed else None
+            if c.backend == "ray":
+                from llmops.training.ray_backend import train_on_ray
+
+                steps, metrics, digest, version = train_on_ray(p, run, workdir, progress,
+                                                                checkpoint)
+            else:
+                steps, metrics, out = _execute(p, run, workdir, progress, checkpoint)
+                digest, version = store_output(p, run, out, metrics)
         return TrainResult(run_id=run.id, status=run.info.status, steps=steps, metrics=metrics,
-                           artifact=artifact.digest, model=version, notes=p.notes,
+                           artifact=digest, model=version, notes=p.notes,
                            resumed_from=resumed[0] if resumed else None)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

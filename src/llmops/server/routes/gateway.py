@@ -4,6 +4,13 @@ Bodies are read as OpenAI's, but only the messages (or prompt) and sampling para
 reach an engine: a client's api_base, base_url or headers go nowhere. Streaming answers
 are server-sent events in OpenAI's chunk shape, with usage in the last chunk and
 ``data: [DONE]`` at the end.
+
+`FastChat` answers the common case, a non-streaming ``POST /v1/chat/completions`` with
+messages, as a plain ASGI middleware in front of FastAPI's routing and dependency
+injection (which cost more than the rest of the gateway's work together). It runs the
+same steps in the same order, with the same errors: the key (cached, the database only
+on a miss, off the event loop), the body cap, the body, limits, the gateway, the trace.
+Streaming requests and prompt references go on to the FastAPI route below.
 """
 
 from __future__ import annotations
@@ -13,13 +20,19 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+import orjson
+from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from llmops.errors import InvalidInput, PayloadTooLarge
+from llmops.auth.keys import Principal, hash_key
+from llmops.auth.roles import Permission
+from llmops.errors import InvalidInput, LlmopsError, PayloadTooLarge
 from llmops.gateway.engines import ChatRequest, Completion
 from llmops.gateway.service import Gateway, chat_request
-from llmops.server.security import Caller, Reader
+from llmops.server.security import Caller, Reader, authenticate, bearer, check_permission
+from llmops.traces.context import incoming_traceparent, parse_traceparent
 
 router = APIRouter(tags=["gateway"])
 
@@ -28,22 +41,33 @@ def _gateway(request: Request) -> Gateway:
     return request.app.state.gateway
 
 
-async def _body(request: Request) -> dict[str, Any]:
-    limit = request.app.state.workspace.settings.max_request_bytes
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"the body is over {limit} bytes (LLMOPS_MAX_REQUEST_BYTES)")
-    raw = await request.body()
-    if len(raw) > limit:
-        raise PayloadTooLarge(f"the body is over {limit} bytes (LLMOPS_MAX_REQUEST_BYTES)")
+def _too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"the body is over {limit} bytes (LLMOPS_MAX_REQUEST_BYTES)")
+
+
+def _parse(raw: bytes) -> dict[str, Any]:
     try:
-        body = json.loads(raw)
-    except ValueError:
-        raise InvalidInput("the body must be a JSON object") from None
+        body = orjson.loads(raw)
+    except ValueError:  # orjson is stricter (NaN, huge integers): json decides
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            raise InvalidInput("the body must be a JSON object") from None
     if not isinstance(body, dict) or not isinstance(body.get("model"), str):
         raise InvalidInput("the body must be a JSON object with a string `model`",
                            errors=[{"field": "model", "message": "required"}])
     return body
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    limit = request.app.state.workspace.settings.max_request_bytes
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    raw = await request.body()
+    if len(raw) > limit:
+        raise _too_large(limit)
+    return _parse(raw)
 
 
 def _usage(c: Completion) -> dict[str, int]:
@@ -98,9 +122,10 @@ async def _stream(run: Any, name: str, sticky: str | None, kind: str,
 async def _answer(request: Request, who: Any, chat: ChatRequest, body: dict[str, Any],
                   kind: str, prompt_version_id: str | None = None) -> Response:
     gateway = _gateway(request)
+    incoming_traceparent.set(parse_traceparent(request.headers.get("traceparent")))
     name = body["model"]
     sticky = body.get("user") if isinstance(body.get("user"), str) else None
-    gateway.limits.check(who)
+    gateway.admit(who, name, chat)
 
     def done(completion: Completion) -> None:
         gateway.limits.record(who, _usage(completion)["total_tokens"])
@@ -115,7 +140,13 @@ async def _answer(request: Request, who: Any, chat: ChatRequest, body: dict[str,
                                                      sticky=sticky,
                                                      prompt_version_id=prompt_version_id)
     done(completion)
-    created = int(time.time())
+    return JSONResponse(_answer_body(kind, name, trace_id, completion),
+                        headers={"x-llmops-trace-id": trace_id})
+
+
+def _answer_body(kind: str, name: str, trace_id: str, completion: Completion
+                 ) -> dict[str, Any]:
+    """A whole (non-streamed) answer in OpenAI's shape."""
     if kind == "chat":
         choice: dict[str, Any] = {"index": 0, "message": {"role": "assistant", "content":
                                                           completion.text},
@@ -125,9 +156,8 @@ async def _answer(request: Request, who: Any, chat: ChatRequest, body: dict[str,
         choice = {"index": 0, "text": completion.text, "finish_reason":
                   completion.finish_reason}
         data = {"id": f"cmpl-{trace_id}", "object": "text_completion"}
-    return JSONResponse({**data, "created": created, "model": name, "choices": [choice],
-                         "usage": _usage(completion)},
-                        headers={"x-llmops-trace-id": trace_id})
+    return {**data, "created": int(time.time()), "model": name, "choices": [choice],
+            "usage": _usage(completion)}
 
 
 def _prompted(body: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
@@ -162,9 +192,10 @@ async def chat_completions(request: Request, who: Caller) -> Response:
 def metrics(request: Request, who: Reader) -> Response:
     """Prometheus metrics: requests, latency, tokens, trace queue depth, failures."""
     gateway = _gateway(request)
-    text = gateway.metrics.render(queue_depth=gateway.traces.queue.qsize(),
+    text = gateway.metrics.render(queue_depth=gateway.traces.depth(),
                                   traces_written=gateway.traces.written,
-                                  traces_failed=gateway.traces.failed)
+                                  traces_failed=gateway.traces.failed,
+                                  traces_refused=gateway.traces.refused)
     return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
 
 
@@ -197,8 +228,8 @@ async def embeddings(request: Request, who: Caller) -> Response:
         raise InvalidInput("input must be a string or a non-empty list of strings",
                            errors=[{"field": "input", "message": "strings"}])
     gateway = _gateway(request)
-    gateway.limits.check(who)
     name = body["model"]
+    gateway.admit(who, name)
     if name == LOCAL_EMBEDDINGS:
         from llmops.embeddings import embed
 
@@ -210,3 +241,109 @@ async def embeddings(request: Request, who: Caller) -> Response:
     return JSONResponse({"object": "list", "model": name, "data": [
         {"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)],
         "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
+
+
+# -- the fast path -------------------------------------------------------------------------
+
+CHAT_PATH = "/v1/chat/completions"
+
+
+class FastChat:
+    """ASGI middleware answering non-streaming chat completions without FastAPI's routing
+    (see the module docstring); every other request passes through untouched."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != CHAT_PATH or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        try:
+            who = await _caller(request)
+            raw = await _read(request, receive)
+            body = _parse(raw)
+        except LlmopsError as exc:
+            await _problem(request, exc, send)
+            return
+        if body.get("stream") or body.get("prompt") is not None:  # the FastAPI route
+            await self.app(scope, _replay(raw, receive), send)
+            return
+        try:
+            chat = chat_request(body)
+            gateway: Gateway = request.app.state.gateway
+            incoming_traceparent.set(parse_traceparent(request.headers.get("traceparent")))
+            name = body["model"]
+            user = body.get("user")
+            gateway.admit(who, name, chat)
+            completion, _, trace_id = await gateway.complete(
+                name, chat, key_id=who.key_id, sticky=user if isinstance(user, str) else None)
+            gateway.limits.record(who, _usage(completion)["total_tokens"])
+        except LlmopsError as exc:
+            await _problem(request, exc, send)
+            return
+        payload = orjson.dumps(_answer_body("chat", name, trace_id, completion))
+        await send({"type": "http.response.start", "status": 200, "headers": [
+            (b"content-length", str(len(payload)).encode()),
+            (b"content-type", b"application/json"),
+            (b"x-llmops-trace-id", trace_id.encode())]})
+        await send({"type": "http.response.body", "body": payload})
+
+
+async def _caller(request: Request) -> Principal:
+    """The inference caller: from the key cache, else the database on a worker thread."""
+    secret = bearer(request)
+    principal: Principal | None = (request.app.state.key_cache.get(hash_key(secret))
+                                   if secret else None)
+    if principal is None:
+        principal = await run_in_threadpool(authenticate, request)
+    check_permission(principal, Permission.INFERENCE)
+    return principal
+
+
+async def _read(request: Request, receive: Receive) -> bytes:
+    limit = request.app.state.workspace.settings.max_request_bytes
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _replay(raw: bytes, receive: Receive) -> Receive:
+    """`receive` for the FastAPI route: the body already read, then the real stream."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": raw, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+async def _problem(request: Request, exc: LlmopsError, send: Send) -> None:
+    """The problem+json answer the app's own LlmopsError handler gives."""
+    handler = request.app.exception_handlers[LlmopsError]
+    response = await handler(request, exc)
+    await response(request.scope, request.receive, send)
+
+
+def install(app: FastAPI) -> None:
+    """Put the fast chat path in front of the app's routing."""
+    app.add_middleware(FastChat)

@@ -60,6 +60,14 @@ traces = Table(
     Column("stream", Integer, nullable=False),
     Column("guard", Text, nullable=True),  # JSON: injection score, redactions, blocked
     Column("created_at", BigInteger, nullable=False),
+    # 0008: the registered model name that answered, and the W3C/OTel ids that nest the
+    # trace with application spans of the same request (see store/tables/spans.py)
+    Column("model", String(128), nullable=True),
+    Column("otel_trace_id", String(32), nullable=True),
+    Column("otel_span_id", String(16), nullable=True),
+    Column("otel_parent_span_id", String(16), nullable=True),
     Index("ix_traces_created_at", "created_at"),
     Index("ix_traces_route_created_at", "route", "created_at"),
+    Index("ix_traces_model_created_at", "model", "created_at"),
+    Index("ix_traces_otel_trace_id", "otel_trace_id"),
 )
