@@ -107,7 +107,7 @@ print(f"Q: {question}\nA: {answer['choices'][0]['message']['content']}")
 print(f"trace {answer['id'].removeprefix('chatcmpl-')}, usage {answer['usage']}")
 PYEOF
 step "an application behind the gateway: the openai client asks, its users send corrections back"
-"$PY" examples/app_with_feedback.py "http://127.0.0.1:$PORT" "$APP_KEY" 12
+"$PY" examples/app_with_feedback.py "http://127.0.0.1:$PORT" "$APP_KEY" 24
 sleep 1  # traces are written in batches (every 50 ms)
 
 step "llmops traces list: what production saw, with latency and tokens"
@@ -116,7 +116,6 @@ llmops traces list --route travel-assistant --limit 5
 step "drift: this traffic against the training data (statistical tests, HTML report with charts)"
 llmops monitor drift --route travel-assistant --reference dataset:travel-qa@1 --window 1h \
   --embeddings tfidf --html "$LLMOPS_HOME/drift.html" --quiet
-echo "report: $LLMOPS_HOME/drift.html"
 
 step "a feedback monitor that retrains when users are unhappy (the server runs it every hour)"
 llmops monitor create unhappy-users --check feedback --route travel-assistant --window 1h \

@@ -7,14 +7,13 @@ import os
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.helpers import free_port
+from tests.helpers import server_process
 
 pytestmark = pytest.mark.slow
 
@@ -26,27 +25,8 @@ def server(tmp_path: Path) -> Iterator[tuple[str, str, dict[str, str]]]:
     init = subprocess.run([sys.executable, "-m", "llmops", "init", "--json"], env=env,
                           capture_output=True, text=True, check=True)
     admin = json.loads(init.stdout)["admin_key"]
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "llmops", "server", "--port", str(port)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.1)
+    with server_process(env) as url:
         yield url, admin, env
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        if proc.stdout:
-            proc.stdout.close()
 
 
 def test_a_script_tracks_a_run_through_the_server(server: tuple[str, str, dict[str, str]],
