@@ -5,14 +5,17 @@ back to the feedback that trained its model."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from typer.testing import CliRunner
 
 from llmops import feedback, registry
 from llmops.auth.keys import create_key
+from llmops.cli.app import app
 from llmops.config import Settings
 from llmops.gateway.routes import Route, RouteStore, Target
 from llmops.pipelines import run_pipeline
@@ -107,8 +110,11 @@ def test_corrections_train_the_next_model_and_lineage_walks_back(
         answer = ask(client, rows[0]["messages"][1]["content"])  # type: ignore[index]
     assert _served_by(answer) == v2.id
 
-    graph = open_tracking().lineage(f"trace:{answer}", depth=10)
-    upstream = {n for e in graph.upstream for n in (e.source, e.target)}
+    assert open_tracking().lineage(f"trace:{answer}", depth=10).upstream
+    shown = CliRunner().invoke(app, ["lineage", "show", f"trace:{answer}", "--json"])
+    assert shown.exit_code == 0, shown.output
+    upstream = {n for e in json.loads(shown.output)["upstream"]
+                for n in (e["source"], e["target"])}
     assert f"model:{v2.id}" in upstream
     assert f"run:{report.run_id}" in upstream
     assert {f"feedback:{c}" for c in corrections} <= upstream

@@ -152,3 +152,12 @@ def test_lineage_of_a_model_version_shows_the_routes_serving_it_and_its_traces(
         {"route": "tiny", "target": "model:tiny@production", "weight": 100.0}]}
     text = runner.invoke(app, ["lineage", "show", "model:tiny@2"]).output
     assert "serving: 0 gateway trace(s)" in text and "route pinned via model:tiny@2" in text
+
+
+@pytest.mark.parametrize("url", ["http://user:secret@upstream:8000/v1",
+                                 "http://upstream:8000/v1?key=secret"])
+def test_an_upstream_url_with_credentials_is_refused(url: str) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="may not carry credentials"):
+        Target(kind="upstream", url=url, upstream_model="m")

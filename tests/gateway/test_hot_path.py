@@ -108,6 +108,12 @@ def test_the_writer_keeps_every_trace_it_accepted(workspace: Workspace,
     assert writer.refused == 1
     writer.close()
     assert _count(workspace) == 1002
+    writer = TraceWriter(workspace.store, linger_s=60)  # one row the store refuses
+    for i in range(5):
+        writer.put({**base, "id": new_id(), "created_at": i,
+                    **({"status": None} if i == 2 else {})})
+    writer.close()
+    assert (writer.written, writer.failed, _count(workspace)) == (4, 1, 1006)
 
 
 def test_the_token_window_keeps_a_running_total(workspace: Workspace) -> None:

@@ -182,6 +182,12 @@ def test_bad_payloads_get_400_and_store_nothing(client: Any, workspace: Workspac
     problem = _bad(client, workspace, b"\x1f\x8b not gzip",
                    {**key, **JSON_TYPE, "Content-Encoding": "gzip"}, 400)
     assert problem["detail"] == "the body is not valid gzip (Content-Encoding: gzip)"
+    whole = gzip.compress(json.dumps(_export(_json_span())).encode())
+    for cut in (whole[:len(whole) // 2], whole + whole):  # truncated; a second member
+        problem = _bad(client, workspace, cut, {**key, **JSON_TYPE,
+                                                "Content-Encoding": "gzip"}, 400)
+        assert problem["detail"] == ("the body is not one complete gzip stream "
+                                     "(Content-Encoding: gzip)")
     problem = _bad(client, workspace, b"{}", {**key, "Content-Type": "text/plain"}, 415)
     assert "send application/x-protobuf or application/json" in problem["detail"]
 

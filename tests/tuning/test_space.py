@@ -97,3 +97,10 @@ def test_the_cli_refuses_an_invalid_space_as_a_usage_error_and_records_nothing(
     assert message in re.sub(r"[\s│]+", " ", result.output)
     assert table_counts(Workspace.open().store) == before
     assert not (home.home_path / "optuna.db").exists()  # no study storage either
+
+
+def test_a_joining_worker_cannot_register_the_best_trial_again(home: Settings) -> None:
+    from llmops.tuning import tune
+
+    with pytest.raises(InvalidInput, match="--register belongs to the worker that created"):
+        tune(study="shared", join=True, register="travel")

@@ -82,7 +82,8 @@ def _command(recipe: str) -> Any:
         name: str | None = typer.Option(None, "--name", help="Run name."),
         backend: str | None = typer.Option(None, "--backend", help="local (this process) or "
                                            "ray (Ray Train workers, data parallel)."),
-        ray_address: str | None = typer.Option(None, "--ray-address", help="With --backend "
+        ray_address: str | None = typer.Option(None, "--ray-address",
+                                               envvar="LLMOPS_RAY_ADDRESS", help="With --backend "
                                                "ray: auto or ray://HOST:10001 (default: a "
                                                "local Ray instance)."),
         workers: int | None = typer.Option(None, "--workers", help="With --backend ray: "

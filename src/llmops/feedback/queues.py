@@ -181,18 +181,24 @@ def complete_item(workspace: Workspace, name: str, position: int, *, actor: str,
         raise NotFound(f"annotation queue {name!r} has no item {position}")
     if item.done_at is not None:
         raise Conflict(f"item {position} of {name!r} was done by {item.done_by}")
-    given = None
-    if not skip:
-        given = store.add(workspace, item.trace_id, actor=actor,
-                          idempotency_key=f"annotate:{queue.id}:{position}", **fields)
+    row = None if skip else store.clean_fields(source="human", idempotency_key=(
+        f"annotate:{queue.id}:{position}"), **fields)  # validated before anything is written
 
-    def write(conn: Connection) -> None:
-        done = conn.execute(update(annotation_items).where(
+    def write(conn: Connection) -> str | None:
+        # claim the item first: of two annotators on one item, exactly one records
+        claimed = conn.execute(update(annotation_items).where(
             annotation_items.c.queue_id == queue.id, annotation_items.c.position == position,
-            annotation_items.c.done_at.is_(None)).values(
-            done_by=actor, done_at=now_ms(), feedback_id=given.id if given else None))
-        if done.rowcount == 0 and given is None:
+            annotation_items.c.done_at.is_(None)).values(done_by=actor, done_at=now_ms()))
+        if claimed.rowcount == 0:
             raise Conflict(f"item {position} of {name!r} is done already")
+        if row is None:
+            return None
+        store.check_trace(conn, item.trace_id)
+        ident = store.insert_row(conn, item.trace_id, row, actor=actor, key_id=None)
+        conn.execute(update(annotation_items).where(
+            annotation_items.c.queue_id == queue.id,
+            annotation_items.c.position == position).values(feedback_id=ident))
+        return ident
 
-    workspace.store.write(write)
-    return given
+    ident = workspace.store.write(write)
+    return None if ident is None else store.get(workspace, ident)

@@ -40,7 +40,7 @@ def check_trace(conn: Connection, trace_id: str, *, only_key: str | None = None)
     return row
 
 
-def _clean(*, source: str, score: Any = None, thumbs: Any = None, labels: Any = None,
+def clean_fields(*, source: str, score: Any = None, thumbs: Any = None, labels: Any = None,
            comment: Any = None, correction: Any = None, preference: Any = None,
            idempotency_key: Any = None, value: Any = None) -> dict[str, Any]:
     """The columns of a new feedback row, or ValidationFailed naming the field."""
@@ -83,7 +83,7 @@ def _clean(*, source: str, score: Any = None, thumbs: Any = None, labels: Any = 
             "source": source, "idempotency_key": idempotency_key, "value": value}
 
 
-def _insert(conn: Connection, trace_id: str, row: dict[str, Any], *, actor: str,
+def insert_row(conn: Connection, trace_id: str, row: dict[str, Any], *, actor: str,
             key_id: str | None) -> str:
     """Insert a checked row (or find the first one with its idempotency key); its id.
 
@@ -114,14 +114,14 @@ def _insert(conn: Connection, trace_id: str, row: dict[str, Any], *, actor: str,
 def add(workspace: Workspace, trace_id: str, *, actor: str, key_id: str | None = None,
         only_key: str | None = None, source: str = "human", **fields: Any) -> Feedback:
     """Store one feedback row; see `llmops.feedback.add_feedback`."""
-    row = _clean(source=source, **fields)
+    row = clean_fields(source=source, **fields)
     other = row["preference"] and json.loads(row["preference"]).get("other_trace_id")
 
     def write(conn: Connection) -> str:
         check_trace(conn, trace_id, only_key=only_key)
         if other:
             check_trace(conn, other, only_key=only_key)
-        return _insert(conn, trace_id, row, actor=actor, key_id=key_id)
+        return insert_row(conn, trace_id, row, actor=actor, key_id=key_id)
 
     ident = workspace.store.write(write)
     return get(workspace, ident)
@@ -132,7 +132,7 @@ def add_many(workspace: Workspace, items: list[tuple[str, dict[str, Any]]], *,
     """Store many rows (``(trace id, fields with source)``) in one transaction, skipping
     traces that do not exist; the number stored or found stored already. For automatic
     sources: every row is validated first, so one bad row stores nothing."""
-    rows = [(trace_id, _clean(**fields)) for trace_id, fields in items]
+    rows = [(trace_id, clean_fields(**fields)) for trace_id, fields in items]
     wanted = {trace_id for trace_id, _ in rows}
 
     def write(conn: Connection) -> int:
@@ -140,7 +140,7 @@ def add_many(workspace: Workspace, items: list[tuple[str, dict[str, Any]]], *,
                     .scalars())
         for trace_id, row in rows:
             if trace_id in known:
-                _insert(conn, trace_id, row, actor=actor, key_id=None)
+                insert_row(conn, trace_id, row, actor=actor, key_id=None)
         return sum(trace_id in known for trace_id, _ in rows)
 
     return workspace.store.write(write) if rows else 0

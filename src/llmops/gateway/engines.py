@@ -107,8 +107,10 @@ class LocalModels:
             loaded = self._loaded.get(key)
             if loaded is None:
                 model = load_model(ResolvedBase(base.ref, list(folders)))
-                model = model.to(self.device).eval()
-                scheduler = BatchScheduler(model, device=self.device,
+                # a quantized version says where it must run (int8-dynamic: the CPU)
+                device = getattr(model, "llmops_device", None) or self.device
+                model = model.to(device).eval() if device == self.device else model.eval()
+                scheduler = BatchScheduler(model, device=device,
                                            max_batch=self.max_batch, name=folders[0].name,
                                            stack_lora=self.stack_lora)
                 loaded = self._loaded[key] = _Loaded(scheduler)

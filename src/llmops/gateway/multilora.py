@@ -33,7 +33,8 @@ def supports(model: Any) -> bool:
     from peft.tuners.lora import Linear
 
     for module in _lora_linears(model):
-        if type(module) is not Linear or module.lora_variant or module.fan_in_fan_out:
+        if type(module) is not Linear or module.lora_variant or module.fan_in_fan_out \
+                or any(getattr(module, "lora_bias", {}).values()):
             return False
     return True
 

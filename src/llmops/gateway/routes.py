@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 from sqlalchemy import Connection, delete, func, insert, select
@@ -37,6 +38,11 @@ class Target(BaseModel):
         if self.kind == "upstream":
             if not self.url or not self.url.startswith(("http://", "https://")):
                 raise ValueError("an upstream target needs an http(s) url")
+            parts = urlsplit(self.url)
+            if parts.username or parts.password or parts.query or parts.fragment:
+                raise ValueError("an upstream url may not carry credentials, a query or a "
+                                 "fragment (labels and traces show it): put the key in the "
+                                 "variable named by api_key_env")
             if not self.upstream_model:
                 raise ValueError("an upstream target needs upstream_model")
         return self

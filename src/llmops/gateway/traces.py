@@ -11,6 +11,7 @@ answered is dropped; `close()` drains the queue before the process exits.
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -37,6 +38,8 @@ class TraceWriter:
         self.capacity = capacity
         self.linger_s = linger_s
         self._rows: deque[dict[str, Any]] = deque()
+        self._taking = threading.Lock()  # the writer takes a batch; `pending` looks
+        self._writing: set[str] = set()  # ids of the batch being written
         self.written = 0
         self.failed = 0
         self.refused = 0  # requests turned away because the queue was full
@@ -74,10 +77,21 @@ class TraceWriter:
     def _drain(self) -> None:
         rows = self._rows
         while rows:
-            batch = [rows.popleft() for _ in range(min(self.batch, len(rows)))]
+            with self._taking:
+                batch = [rows.popleft() for _ in range(min(self.batch, len(rows)))]
+                self._writing = {row["id"] for row in batch}
             self._write(batch)
+            self._writing = set()
 
-    def _write(self, rows: list[dict[str, Any]]) -> None:
+    def pending(self, trace_id: str) -> bool:
+        """Whether the trace is queued or being written (not yet readable in the store)."""
+        with self._taking:
+            return trace_id in self._writing or any(
+                row["id"] == trace_id for row in self._rows)
+
+    def _write(self, rows: list[dict[str, Any]], attempts: int = 5) -> None:
+        """Write a batch, retried with backoff (a busy or restarting store); if it still
+        fails, row by row, so only rows the store refuses are lost and counted."""
         groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for row in rows:  # one executemany per column set (callers may add columns)
             groups.setdefault(tuple(row), []).append(row)
@@ -98,12 +112,20 @@ class TraceWriter:
                     conn.exec_driver_sql(f"{head} VALUES {', '.join([values] * len(chunk))}",
                                          tuple(r[k] for r in chunk for k in positions))
 
-        try:
-            self.store.write(write)
-            self.written += len(rows)
-        except Exception:  # the store is down: keep the count, do not kill the writer
-            self.failed += len(rows)
-            return
+        for attempt in range(attempts):
+            try:
+                self.store.write(write)
+                self.written += len(rows)
+                break
+            except Exception:  # the store is busy or down: wait and try again
+                if attempt == attempts - 1:
+                    if len(rows) > 1:  # one bad row must not lose the others
+                        for row in rows:
+                            self._write([row], attempts=1)
+                    else:
+                        self.failed += 1
+                    return
+                time.sleep(min(0.05 * 2 ** attempt, 2.0))
         for listener in self.listeners:  # e.g. online evaluation, after the commit
             try:
                 listener(rows)

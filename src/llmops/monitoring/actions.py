@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from llmops.config import Settings
 from llmops.errors import InvalidInput, UnsafePath
 from llmops.monitoring.models import Alert
 
@@ -68,8 +69,9 @@ def parse_action(text: str, *, root: Path | None = None) -> tuple[str, Path]:
     return kind, path
 
 
-def run_on_alert(action: str, alert: Alert) -> dict[str, Any]:
-    """Run a monitor's on-alert action for `alert`; never raises.
+def run_on_alert(action: str, alert: Alert, settings: Settings) -> dict[str, Any]:
+    """Run a monitor's on-alert action for `alert` against the monitor's own workspace
+    (`settings`: its home, database and artifact store); never raises.
 
     Returns:
         What happened, stored with the alert: ``{"action", "pipeline", "alert", "status":
@@ -81,9 +83,7 @@ def run_on_alert(action: str, alert: Alert) -> dict[str, Any]:
     except InvalidInput as exc:
         return {"action": action, "status": "failed", "error": exc.detail}
     done: dict[str, Any] = {"action": kind, "pipeline": str(path), "alert": alert.id}
-    from llmops.config import get_settings
-
-    runs = get_settings().home_path / "pipelines" / "runs"
+    runs = settings.home_path / "pipelines" / "runs"
     runs.mkdir(parents=True, exist_ok=True)
     marker = runs / (hashlib.sha256(str(path).encode()).hexdigest()[:16] + ".pid")
     running = _alive(marker)
@@ -94,7 +94,10 @@ def run_on_alert(action: str, alert: Alert) -> dict[str, Any]:
         with output.open("wb") as out, log.open("wb") as err:
             process = subprocess.Popen(
                 [sys.executable, "-m", "llmops", "pipelines", "run", str(path), "--json"],
-                stdout=out, stderr=err, stdin=subprocess.DEVNULL, start_new_session=True)
+                stdout=out, stderr=err, stdin=subprocess.DEVNULL, start_new_session=True,
+                env={**os.environ, "LLMOPS_HOME": str(settings.home_path),
+                     "LLMOPS_DATABASE_URL": settings.resolved_database_url,
+                     "LLMOPS_ARTIFACT_URL": settings.resolved_artifact_url})
     except OSError as exc:
         return {**done, "status": "failed", "error": f"cannot start the pipeline: {exc}"}
     _STARTED[process.pid] = process

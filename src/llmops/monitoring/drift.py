@@ -50,7 +50,8 @@ from llmops.monitoring.samples import (
 )
 from llmops.monitoring.topics import topic_shift
 from llmops.monitoring.vectors import Backend, embed_texts
-from llmops.store.tables import metadata, traces
+from llmops.store.tables import feedback as feedback_table
+from llmops.store.tables import traces
 from llmops.workspace import Workspace
 
 DEFAULT_THRESHOLD = 0.01
@@ -171,20 +172,18 @@ def _scatter(x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
 
 
 def feedback_for(workspace: Workspace, model: str | None, route: str | None, start: int,
-                 end: int, where: str | None = None) -> tuple[list[int], list[int]] | None:
-    """Scores and thumbs given to the window's traces; None when there is no feedback
-    table yet."""
-    feedback = metadata.tables.get("feedback")
-    if feedback is None:
-        return None
+                 end: int, where: str | None = None) -> tuple[list[int], list[int]]:
+    """Scores and thumbs people gave to the window's traces (automatic scores from online
+    evaluation are not users' judgement and are left out)."""
     clause = and_(target_clause(model, route), traces.c.created_at >= start,
-                  traces.c.created_at < end)
+                  traces.c.created_at < end, feedback_table.c.source == "human")
     if where:
         from llmops.traces.query import where_clause
 
         clause = and_(clause, where_clause(where))
-    query = (select(feedback.c.score, feedback.c.thumbs)
-             .select_from(feedback.join(traces, traces.c.id == feedback.c.trace_id))
+    f = feedback_table
+    query = (select(f.c.score, f.c.thumbs)
+             .select_from(f.join(traces, traces.c.id == f.c.trace_id))
              .where(clause))
     scores: list[int] = []
     thumbs: list[int] = []
@@ -334,8 +333,7 @@ def _feedback_score(checks: Checks, feedback: tuple[Any, Any] | None,
     name, test = "feedback_score", "mann-whitney-u"
     if not traced:
         return _skip(name, test, checks.threshold, "the reference is a dataset: no feedback")
-    if feedback is None or feedback[0] is None:
-        return _skip(name, test, checks.threshold, "no feedback table in this database")
+    assert feedback is not None
     current, reference = (np.asarray(f[0], dtype=float) for f in feedback)
     return checks.numeric(name, current, reference, test=test,
                           note="value: mean score (1-5)")
@@ -345,8 +343,7 @@ def _thumbs(checks: Checks, feedback: tuple[Any, Any] | None, traced: bool) -> D
     name, test = "thumbs_down_rate", "two-proportion-z"
     if not traced:
         return _skip(name, test, checks.threshold, "the reference is a dataset: no feedback")
-    if feedback is None or feedback[0] is None:
-        return _skip(name, test, checks.threshold, "no feedback table in this database")
+    assert feedback is not None
     (_, cur), (_, ref) = feedback
     return checks.proportion(name, sum(1 for t in cur if t < 0), len(cur),
                              sum(1 for t in ref if t < 0), len(ref))
@@ -405,7 +402,7 @@ def drift_report(*, model: str | None = None, route: str | None = None,
     start = end - duration_ms(window)
     current = load_traces(workspace, model=model, route=route, start=start, end=end,
                           where=where, limit=limit, label=_window_label(start, end))
-    feedback = None
+    given: tuple[Any, Any] | None = None
     ref_start = ref_end = None
     if reference:
         ref_sample = load_dataset(workspace, reference, limit=limit)
@@ -415,13 +412,11 @@ def drift_report(*, model: str | None = None, route: str | None = None,
         ref_sample = load_traces(workspace, model=model, route=route, start=ref_start,
                                  end=ref_end, where=where, limit=limit,
                                  label=_window_label(ref_start, ref_end))
-        cur_fb = feedback_for(workspace, model, route, start, end, where)
-        ref_fb = feedback_for(workspace, model, route, ref_start, ref_end, where)
-        feedback = (cur_fb, ref_fb) if cur_fb is not None and ref_fb is not None else (None,
-                                                                                      None)
+        given = (feedback_for(workspace, model, route, start, end, where),
+                 feedback_for(workspace, model, route, ref_start, ref_end, where))
     checks, backend = compare(current, ref_sample, threshold=threshold,
                               min_samples=min_samples, embeddings=embeddings,
-                              feedback=feedback, seed=seed, progress=progress)
+                              feedback=given, seed=seed, progress=progress)
     target = " ".join(part for part in (f"model:{model.removeprefix('model:')}" if model
                                         else "", f"route:{route}" if route else "") if part)
     return DriftReport(target=target, reference=ref_sample.label, current=current.label,

@@ -248,7 +248,7 @@ class MonitorStore:
         if target:
             self.deliver(alert)
         if monitor.on_alert:
-            done = run_on_alert(monitor.on_alert, alert)
+            done = run_on_alert(monitor.on_alert, alert, self.workspace.settings)
             self.store.write(lambda conn: conn.execute(update(alerts).where(
                 alerts.c.id == alert.id).values(action=json.dumps(done))))
         return self.alert(alert.id)

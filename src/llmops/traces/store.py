@@ -172,6 +172,9 @@ def iter_traces(where_from: Source, *, batch: int = 1000,
                 **filters: Any) -> Iterator[Trace]:
     """Every trace matching `filters` (as `list_traces`), newest first, page by page."""
     cursor = None
+    since = filters.get("since")
+    if isinstance(since, str) and since:  # one cutoff for every page, not one per page
+        filters["since"] = since_ms(since)
     while True:
         page = list_traces(where_from, limit=min(batch, MAX_LIMIT), cursor=cursor,
                            **filters)

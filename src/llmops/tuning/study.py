@@ -210,6 +210,9 @@ def tune(recipe: str | None = None, base: str | None = None, data: str | None = 
     if join:
         if not study:
             raise InvalidInput("--join needs --study NAME: the study to work on")
+        if register:
+            raise InvalidInput("--register belongs to the worker that created the study: "
+                               "a joining worker would register the best trial again")
         given = {"recipe": recipe, "base": base, "data": data, "objective": objective,
                  "direction": direction, "trials": trials}
         _, settings = worker.load(study)

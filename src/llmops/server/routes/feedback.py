@@ -7,13 +7,13 @@ A retry with the same ``Idempotency-Key`` header (or `idempotency_key` field) is
 once and answers with the first submission.
 
 Traces are written in batches a few milliseconds after the answer, so feedback sent at
-once may name a trace not stored yet: for a trace id minted in the last `RECENT_S`
-seconds the route waits (up to `WAIT_S`) for the trace writer before answering 404.
+once may name a trace not stored yet: while this server's trace writer still holds the
+trace, the route waits for it (up to `WAIT_S`, without holding a thread) before looking.
 """
 
 from __future__ import annotations
 
-import time
+import asyncio
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -22,26 +22,13 @@ from starlette.concurrency import run_in_threadpool
 
 from llmops.auth.keys import Principal
 from llmops.auth.roles import Role
-from llmops.clock import now_ms
-from llmops.errors import NotFound, PayloadTooLarge
+from llmops.errors import PayloadTooLarge
 from llmops.feedback import Feedback, Preference, add_feedback, list_feedback
 from llmops.server.routes.common import as_json, workspace
 from llmops.server.security import Caller, Reader
 
 router = APIRouter(tags=["feedback"])
-RECENT_S = 10.0
 WAIT_S = 2.0
-
-
-def _just_made(trace_id: str) -> bool:
-    """Whether `trace_id` is a gateway trace id (a ULID) minted in the last seconds."""
-    from ulid import ULID
-
-    try:
-        made = ULID.from_str(trace_id).milliseconds
-    except ValueError:
-        return False
-    return 0 <= now_ms() - made <= RECENT_S * 1000
 
 
 class FeedbackIn(BaseModel):
@@ -77,19 +64,11 @@ async def _read(request: Request) -> bytes:
 def _add(request: Request, who: Principal, body: FeedbackIn, header_key: str | None
          ) -> Feedback:
     only_key = who.key_id if who.role == Role.INFERENCE else None
-    deadline = time.monotonic() + WAIT_S
-    while True:
-        try:
-            return add_feedback(
-                body.trace_id, score=body.score, thumbs=body.thumbs, labels=body.labels,
-                comment=body.comment, correction=body.correction, preference=body.preference,
-                actor=who.actor, key_id=who.key_id, only_key=only_key,
-                idempotency_key=body.idempotency_key or header_key,
-                workspace=workspace(request))
-        except NotFound:
-            if time.monotonic() > deadline or not _just_made(body.trace_id):
-                raise
-            time.sleep(0.05)  # the trace writer has it queued: wait for its next batch
+    return add_feedback(
+        body.trace_id, score=body.score, thumbs=body.thumbs, labels=body.labels,
+        comment=body.comment, correction=body.correction, preference=body.preference,
+        actor=who.actor, key_id=who.key_id, only_key=only_key,
+        idempotency_key=body.idempotency_key or header_key, workspace=workspace(request))
 
 
 @router.post("/api/v1/feedback", response_model=Feedback, status_code=201, openapi_extra={
@@ -103,6 +82,11 @@ async def create(request: Request, who: Caller,
         body = FeedbackIn.model_validate_json(raw)
     except ValidationError as exc:
         raise RequestValidationError(exc.errors()) from None
+    writer = request.app.state.gateway.traces
+    for _ in range(int(WAIT_S / 0.02)):
+        if not writer.pending(body.trace_id):
+            break
+        await asyncio.sleep(0.02)
     found = await run_in_threadpool(_add, request, who, body, idempotency_key)
     return as_json(found, 201)
 

@@ -33,6 +33,8 @@ def _gunzip(raw: bytes, limit: int) -> bytes:
     if len(out) > limit or inflate.unconsumed_tail:
         raise PayloadTooLarge(f"the decompressed body is over {limit} bytes "
                               "(LLMOPS_MAX_REQUEST_BYTES)")
+    if not inflate.eof or inflate.unused_data:  # cut short, or more than one member
+        raise InvalidInput("the body is not one complete gzip stream (Content-Encoding: gzip)")
     return out
 
 
