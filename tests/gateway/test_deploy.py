@@ -161,3 +161,28 @@ def test_an_upstream_url_with_credentials_is_refused(url: str) -> None:
 
     with pytest.raises(ValidationError, match="may not carry credentials"):
         Target(kind="upstream", url=url, upstream_model="m")
+
+
+def test_a_prompt_too_long_for_the_model_is_refused_and_traced(
+        home: Settings, tiny_base: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from llmops.server import create_app
+
+    registry.register("tiny", tiny_base)
+    _deploy("tiny", "model:tiny@1")
+    key = create_key(Workspace.open().store, name="app", role="inference", actor="test")[0]
+    body = {"model": "tiny", "max_tokens": 4,
+            "messages": [{"role": "user", "content": "Lisbon " * 400}]}
+    with TestClient(create_app(home)) as client:
+        reply = client.post("/v1/chat/completions", headers=auth(key), json=body)
+        assert reply.status_code == 400, reply.text
+        assert "this model takes at most 128" in reply.json()["detail"]
+        # a stream has sent its 200 before the engine sees the prompt: an error event
+        streamed = client.post("/v1/chat/completions", headers=auth(key),
+                               json={**body, "stream": True}).text
+        assert '"error"' in streamed and "this model takes at most 128" in streamed
+    with Workspace.open().store.read() as conn:
+        rows = conn.execute(select(traces.c.status, traces.c.stream, traces.c.error)).all()
+    assert sorted((r.status, r.stream) for r in rows) == [(400, 0), (400, 1)]
+    assert all("at most 128" in r.error for r in rows)

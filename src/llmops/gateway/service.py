@@ -18,7 +18,7 @@ from typing import Any
 
 from llmops.auth.keys import Principal
 from llmops.clock import now_ms
-from llmops.errors import InvalidInput, NotFound, RateLimited
+from llmops.errors import InvalidInput, LlmopsError, NotFound, RateLimited
 from llmops.feedback.online import OnlineEvaluator
 from llmops.gateway.engines import ChatRequest, Completion, Delta, Engine, UpstreamError
 from llmops.gateway.guardrails import GuardrailBlocked, GuardReport, guard_input, guard_output
@@ -185,6 +185,11 @@ class Gateway:
             except (UpstreamError, NotFound) as exc:
                 last = exc
                 continue
+            except LlmopsError as exc:  # the request itself is wrong (a prompt too long)
+                self._trace(name, engine, request, key_id, exc.status, started,
+                            error=exc.detail, prompt_version_id=prompt_version_id,
+                            guard=report)
+                raise
             if route.options.redact_output:
                 completion.text = guard_output(completion.text, report)
             trace = self._trace(name, engine, request, key_id, 200, started,
@@ -218,6 +223,7 @@ class Gateway:
         redaction the answer is buffered and sent redacted in one piece."""
         last: Exception | None = None
         buffer = route.options.redact_output
+        traced = False
         for target in self.order(route, sticky or key_id):
             engine: Engine | None = None
             ttft = None
@@ -233,6 +239,7 @@ class Gateway:
                         self._trace(name, engine, request, key_id, 200, started,
                                     completion=delta.completion, ttft_ms=ttft, stream=True,
                                     prompt_version_id=prompt_version_id, guard=report)
+                        traced = True
                         yield Delta("", delta.completion)
                     elif not buffer:
                         yield delta
@@ -243,6 +250,18 @@ class Gateway:
                                 ttft_ms=ttft, stream=True, guard=report)
                     raise
                 last = exc
+            except LlmopsError as exc:  # the request itself is wrong (a prompt too long)
+                self._trace(name, engine, request, key_id, exc.status, started,
+                            error=exc.detail, ttft_ms=ttft, stream=True,
+                            prompt_version_id=prompt_version_id, guard=report)
+                raise
+            except (GeneratorExit, asyncio.CancelledError):  # the client went away
+                if not traced:
+                    self._trace(name, engine, request, key_id, 499, started,
+                                error="the client closed the stream before the end",
+                                ttft_ms=ttft, stream=True, prompt_version_id=prompt_version_id,
+                                guard=report)
+                raise
         self._trace(name, None, request, key_id, 502, started, error=str(last), stream=True,
                     guard=report)
         raise UpstreamError(f"every target of {name!r} failed; last: {last}")
