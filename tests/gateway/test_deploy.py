@@ -186,3 +186,29 @@ def test_a_prompt_too_long_for_the_model_is_refused_and_traced(
         rows = conn.execute(select(traces.c.status, traces.c.stream, traces.c.error)).all()
     assert sorted((r.status, r.stream) for r in rows) == [(400, 0), (400, 1)]
     assert all("at most 128" in r.error for r in rows)
+
+
+def test_a_version_no_route_serves_any_more_is_unloaded(home: Settings,
+                                                        tiny_base: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from llmops.server import create_app
+
+    v1 = registry.register("tiny", tiny_base)
+    v2 = registry.register("tiny", tiny_base)
+    registry.set_alias("tiny", "1", "production")
+    _deploy("tiny", "model:tiny@production")
+    key = create_key(Workspace.open().store, name="app", role="inference", actor="test")[0]
+    body = {"model": "tiny", "max_tokens": 2, "messages": [{"role": "user", "content": "Hi"}]}
+    with TestClient(create_app(home)) as client:
+        gateway = client.app.state.gateway  # type: ignore[attr-defined]
+        gateway.refresh_s = 0.05
+        assert client.post("/v1/chat/completions", headers=auth(key), json=body).is_success
+        assert set(gateway._engines) == {f"model:{v1.id}"}
+        registry.set_alias("tiny", "2", "production")
+        time.sleep(0.1)
+        assert client.post("/v1/chat/completions", headers=auth(key), json=body).is_success
+        time.sleep(0.1)  # the next request finds v1 unused by any route and unloads it
+        assert client.post("/v1/chat/completions", headers=auth(key), json=body).is_success
+        assert set(gateway._engines) == {f"model:{v2.id}"}
+        assert gateway._busy == {f"model:{v2.id}": 0}

@@ -47,6 +47,9 @@ class Gateway:
         self._engines: dict[str, Engine] = {}
         self._loading: dict[str, asyncio.Lock] = {}
         self._local_models: Any = None  # engines.LocalModels: LoRA versions share a base
+        self._busy: dict[str, int] = {}  # model engine key -> requests using it now
+        self._evicted_at = 0.0
+        self._closing: set[asyncio.Task[None]] = set()
 
     # -- routes and targets ----------------------------------------------------------
     def route_table(self, *, max_age_s: float | None = None) -> dict[str, Route]:
@@ -108,6 +111,7 @@ class Gateway:
         assert target.model
         version_id, label = await asyncio.to_thread(self._resolve, target.model)
         key = f"model:{version_id}"
+        self._evict_unrouted()
         if key not in self._engines:
             lock = self._loading.setdefault(key, asyncio.Lock())
             async with lock:  # one load per version, however many requests wait for it
@@ -118,7 +122,41 @@ class Gateway:
                         self._local_models = LocalModels()
                     self._engines[key] = await asyncio.to_thread(
                         LocalEngine, label, models=self._local_models)
+        self._busy[key] = self._busy.get(key, 0) + 1  # until `done(engine)`
         return self._engines[key]
+
+    def done(self, engine: Engine | None) -> None:
+        """A request is finished with `engine` (taken from `engine()`)."""
+        key = f"model:{getattr(engine, 'version_id', None)}"
+        if key in self._busy:
+            self._busy[key] -= 1
+
+    def _evict_unrouted(self) -> None:
+        """Unload local versions no route resolves to any more (an alias moved, a route
+        changed) once no request uses them: hot swaps do not pile up models in memory.
+        Runs at most once per `refresh_s`, on the event loop."""
+        if time.monotonic() - self._evicted_at < self.refresh_s:
+            return
+        self._evicted_at = time.monotonic()
+        live = set()
+        for route in self.route_table().values():
+            for target in route.targets:
+                if target.kind != "model" or target.model is None:
+                    continue
+                cached = self._refs.get(target.model)
+                if cached is None:  # not resolved yet: cannot tell what is unused
+                    return
+                live.add(f"model:{cached[1]}")
+        for key in [k for k in self._engines if k.startswith("model:") and k not in live
+                    and not self._busy.get(k)]:
+            engine = self._engines.pop(key)
+            self._busy.pop(key, None)
+            self._loading.pop(key, None)
+            close = getattr(engine, "aclose", None)
+            if close is not None:
+                task = asyncio.get_running_loop().create_task(close())
+                self._closing.add(task)
+                task.add_done_callback(self._closing.discard)
 
     # -- answering ------------------------------------------------------------------
     def _trace(self, route: str, engine: Engine | None, request: ChatRequest, key_id: str,
@@ -181,7 +219,10 @@ class Gateway:
         for target in self.order(route, sticky or key_id):
             try:
                 engine = await self.engine(target, route)
-                completion = await engine.generate(request)
+                try:
+                    completion = await engine.generate(request)
+                finally:
+                    self.done(engine)
             except (UpstreamError, NotFound) as exc:
                 last = exc
                 continue
@@ -262,6 +303,9 @@ class Gateway:
                                 ttft_ms=ttft, stream=True, prompt_version_id=prompt_version_id,
                                 guard=report)
                 raise
+            finally:
+                if engine is not None:
+                    self.done(engine)
         self._trace(name, None, request, key_id, 502, started, error=str(last), stream=True,
                     guard=report)
         raise UpstreamError(f"every target of {name!r} failed; last: {last}")
