@@ -83,7 +83,7 @@ llmops lineage show model:travel-assistant@production
 step "deploy it behind the OpenAI-compatible gateway and ask it a question"
 llmops deploy travel-assistant --model model:travel-assistant@production
 PORT=$("$PY" -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])")
-llmops server --port "$PORT" > "$LLMOPS_HOME/server.log" 2>&1 &
+"$PY" -m llmops server --port "$PORT" > "$LLMOPS_HOME/server.log" 2>&1 &  # not the function: $! is the server
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true' EXIT
 APP_KEY=$(llmops keys create --name demo-app --role inference --json | "$PY" -c "import json,sys; print(json.load(sys.stdin)['key'])")

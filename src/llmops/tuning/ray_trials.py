@@ -26,13 +26,14 @@ def connect(address: str | None) -> bool:
     from llmops.config import get_settings
     from llmops.ray_support import import_ray, init_ray, is_remote, require_shared_artifacts
 
-    if import_ray().is_initialized():
-        return False
-    require_shared_artifacts(address)
+    ray = import_ray()
+    require_shared_artifacts(address)  # also when Ray is up already: checks come first
     if is_remote(address) and get_settings().resolved_database_url.startswith("sqlite"):
         raise InvalidInput(f"the Ray cluster at {address!r} may run trials on other machines, "
                            "which cannot reach the local SQLite database: set "
                            "LLMOPS_DATABASE_URL to a PostgreSQL server every node reaches")
+    if ray.is_initialized():
+        return False
     init_ray(address)
     return True
 
