@@ -90,7 +90,7 @@ def import_(
                                   "Hugging Face `save_to_disk` folder."),
     kind: str = typer.Option(..., "--kind", help="text, instruction, chat, preference or eval."),
     fmt: str | None = typer.Option(None, "--format", help="jsonl, csv, parquet or hf "
-                                   "[default: from the file name]"),
+                                   "(default: from the file name)"),
     split: str | None = typer.Option(None, "--split", help="e.g. train=0.8,val=0.1,test=0.1"),
     seed: int = typer.Option(42, "--seed", help="Seed of the split assignment."),
     skip_invalid: bool = typer.Option(False, "--skip-invalid",
@@ -265,7 +265,7 @@ def from_traces(
 def profile(
     ref: str = typer.Argument(..., help="dataset:NAME[@VERSION][#SPLIT]"),
     tokenizer: str | None = typer.Option(None, "--tokenizer", help="A tokenizer folder or "
-                                         "Hugging Face id [default: words and punctuation]"),
+                                         "Hugging Face id (default: words and punctuation)"),
     html: Path | None = typer.Option(None, "--html", help="Write a self-contained HTML "
                                      "report with charts."),
     quiet: bool = QUIET,

@@ -57,7 +57,7 @@ def drift(model: str | None = typer.Option(None, "--model", help="A registered m
                                                "[#SPLIT] to compare against."),
           reference_window: str | None = typer.Option(
               None, "--reference-window", help="Compare against the traces of this long "
-              "before the window, e.g. 7d [default: 7d when no --reference]."),
+              "before the window, e.g. 7d (default: 7d when no --reference)."),
           window: str = typer.Option("24h", "--window", help="The current window, ending "
                                      "now."),
           where: str | None = typer.Option(None, "--where", help="An extra trace filter, as "
@@ -105,12 +105,12 @@ def create(name: str = typer.Argument(..., help="The monitor's name."),
                "mean score (3); latency: p95 limit in ms; errors: highest error rate (0.05); "
                "abuse: rate-jump ratio (3)."),
            window: str | None = typer.Option(None, "--window", help="What each run looks at "
-                                             "[default: --every]."),
+                                             "(default: the --every period)."),
            reference: str | None = typer.Option(None, "--reference", help="drift: "
                                                 "dataset:NAME@V to compare against."),
            reference_window: str | None = typer.Option(None, "--reference-window",
                                                        help="The earlier traces to compare "
-                                                       "against [default: 7d]."),
+                                                       "against (default: 7d)."),
            every: str = typer.Option("1h", "--every", help="How often the server runs it."),
            alert: str | None = typer.Option(None, "--alert", help="webhook:URL to POST alerts "
                                             "to."),
