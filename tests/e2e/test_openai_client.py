@@ -69,10 +69,12 @@ def test_sync_async_and_streaming_clients(gateway: tuple[str, str, FakeOpenAI]) 
     with pytest.raises(openai.NotFoundError):
         client.chat.completions.create(model="nope", messages=[{"role": "user",
                                                                 "content": "x"}])
-    with pytest.raises(openai.AuthenticationError):
-        openai.OpenAI(base_url=base_url, api_key="wrong").models.list()
+    with openai.OpenAI(base_url=base_url, api_key="wrong") as wrong, \
+            pytest.raises(openai.AuthenticationError):
+        wrong.models.list()
     vectors = client.embeddings.create(model="travel", input=["Oslo", "Kyoto"])
     assert [d.embedding for d in vectors.data] == [[4.0, 1.0], [5.0, 1.0]]
+    client.close()
     assert len(upstream.requests) == 5
 
 
@@ -85,8 +87,12 @@ def test_langchain_chat_openai(gateway: tuple[str, str, FakeOpenAI]) -> None:
     assert "".join(str(c.content) for c in llm.stream("Quito")) == "Visit Quito in spring."
 
     async def run() -> str:
-        return str((await llm.ainvoke("Cusco")).content)
+        try:
+            return str((await llm.ainvoke("Cusco")).content)
+        finally:  # its connections belong to this event loop: close them with it
+            await llm.root_async_client.close()
 
     assert asyncio.run(run()) == "Visit Cusco in spring."
+    llm.root_client.close()
     assert [r["body"]["messages"][-1]["content"] for r in upstream.requests] == [
         "Lima", "Quito", "Cusco"]

@@ -165,8 +165,9 @@ def decode_chunk(data: bytes) -> Iterator[tuple[bytes, bytes]]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    # a BufferReader, not a Python file: pyarrow's I/O threads would call back into Python,
-    # and one still doing so at interpreter exit aborts the process
-    table = pq.read_table(pa.BufferReader(data))
+    # a BufferReader, not a Python file, and no thread pool: a pyarrow thread still alive
+    # at interpreter exit aborts the process ("terminate called without an active
+    # exception"); a chunk is small enough for one thread
+    table = pq.read_table(pa.BufferReader(data), use_threads=False)
     yield from zip(table.column("_id").to_pylist(), table.column("_row").to_pylist(),
                    strict=True)
