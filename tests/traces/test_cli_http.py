@@ -106,9 +106,31 @@ def test_http_queries_need_the_read_permission(client: Any, workspace: Workspace
     assert shown.status_code == 200 and shown.json()["otel_trace_id"] == OTEL
     missing = client.get("/api/v1/traces/01NOPE", headers=auth(keys["viewer"]))
     assert missing.status_code == 404
-    for path in ("/api/v1/traces", "/api/v1/traces/01TRACE0000000000000000001"):
+    for path in ("/api/v1/traces", "/api/v1/traces/01TRACE0000000000000000001",
+                 "/api/v1/traces/export"):
         assert client.get(path).status_code == 401
         assert client.get(path, headers=auth(keys["inference"])).status_code == 403
+
+
+def test_http_export_as_jsonl_and_parquet(client: Any, workspace: Workspace,
+                                          keys: dict[str, str]) -> None:
+    import io
+
+    import pyarrow.parquet as pq
+
+    _seed(workspace)
+    viewer = auth(keys["viewer"])
+    lines = client.get("/api/v1/traces/export", params={"model": "support"}, headers=viewer)
+    assert lines.status_code == 200 and lines.headers["x-llmops-count"] == "2"
+    assert [json.loads(x)["id"][-1] for x in lines.text.splitlines()] == ["1", "3"]
+    table = client.get("/api/v1/traces/export", params={"format": "parquet"}, headers=viewer)
+    assert table.status_code == 200
+    assert pq.read_table(io.BytesIO(table.content)).num_rows == int(
+        table.headers["x-llmops-count"])
+    bad = client.get("/api/v1/traces/export", params={"where": "nope == 1"}, headers=viewer)
+    assert bad.status_code == 400 and "unknown column 'nope'" in bad.json()["detail"]
+    assert client.get("/api/v1/traces/export", params={"format": "csv"},
+                      headers=viewer).status_code == 422
 
 
 def test_the_cli_reads_a_remote_server_when_one_is_configured(

@@ -1,14 +1,22 @@
-"""Trace queries: ``GET /api/v1/traces`` (filters as ``llmops traces list``) and
-``GET /api/v1/traces/{id}`` (the trace with its spans as a tree). Reader role."""
+"""Trace queries: ``GET /api/v1/traces`` (filters as ``llmops traces list``),
+``GET /api/v1/traces/export`` (every match as JSONL or Parquet, as ``llmops traces
+export``) and ``GET /api/v1/traces/{id}`` (the trace with its spans as a tree). Reader
+role."""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from pathlib import Path
+
 from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import FileResponse
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from llmops.server.routes.common import as_json, workspace
 from llmops.server.security import Reader
-from llmops.traces.store import get_trace, list_traces
+from llmops.traces.store import export_traces, get_trace, list_traces
 
 router = APIRouter(prefix="/api/v1/traces", tags=["traces"])
 
@@ -29,6 +37,29 @@ async def list_(request: Request, who: Reader,
         list_traces, workspace(request), model=model, route=route, since=since,
         where=where, search=search, limit=limit, cursor=cursor)
     return as_json(page)
+
+
+@router.get("/export")
+async def export(request: Request, who: Reader,
+                 format: str = Query("jsonl", pattern="^(jsonl|parquet)$"),
+                 model: str | None = Query(None), route: str | None = Query(None),
+                 since: str | None = Query(None), where: str | None = Query(None),
+                 search: str | None = Query(None)) -> Response:
+    """Every matching trace, newest first, as one JSONL or Parquet file (the count in
+    ``x-llmops-count``); written to a temporary file first, so a bad filter is a 400."""
+    folder = Path(tempfile.mkdtemp(prefix="llmops-export-"))
+    out = folder / f"traces.{format}"
+    try:
+        count = await run_in_threadpool(
+            export_traces, workspace(request), out, format=format, model=model, route=route,
+            since=since, where=where, search=search)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    media = "application/x-ndjson" if format == "jsonl" else "application/vnd.apache.parquet"
+    return FileResponse(out, media_type=media, filename=out.name,
+                        headers={"x-llmops-count": str(count)},
+                        background=BackgroundTask(shutil.rmtree, folder, ignore_errors=True))
 
 
 @router.get("/{trace_id}")
