@@ -254,18 +254,21 @@ class UpstreamEngine:
             body["stream_options"] = {"include_usage": True}
         return body
 
-    async def generate(self, request: ChatRequest) -> Completion:
+    async def _post(self, url: str, body: dict[str, Any]) -> Any:
+        """POST `body` to the upstream; its JSON answer, or UpstreamError."""
         import httpx
 
         try:
-            response = await self._client.post(self.url, json=self._body(request, False),
-                                               headers=self._headers)
+            response = await self._client.post(url, json=body, headers=self._headers)
         except httpx.HTTPError as exc:
             raise UpstreamError(f"upstream {self.label} did not answer: "
                                 f"{type(exc).__name__}") from None
         if response.status_code != 200:
             raise UpstreamError(f"upstream {self.label} answered {response.status_code}")
-        data = response.json()
+        return response.json()
+
+    async def generate(self, request: ChatRequest) -> Completion:
+        data = await self._post(self.url, self._body(request, False))
         choice = data["choices"][0]
         usage = data.get("usage") or {}
         return Completion(choice["message"].get("content") or "", usage.get("prompt_tokens"),
@@ -303,18 +306,8 @@ class UpstreamEngine:
                                    usage.get("completion_tokens"), reason))
 
     async def embed(self, texts: list[str]) -> tuple[list[list[float]], int]:
-        import httpx
-
         url = self.url.removesuffix("/chat/completions") + "/embeddings"
-        try:
-            response = await self._client.post(url, json={"model": self.model, "input": texts},
-                                               headers=self._headers)
-        except httpx.HTTPError as exc:
-            raise UpstreamError(f"upstream {self.label} did not answer: "
-                                f"{type(exc).__name__}") from None
-        if response.status_code != 200:
-            raise UpstreamError(f"upstream {self.label} answered {response.status_code}")
-        data = response.json()
+        data = await self._post(url, {"model": self.model, "input": texts})
         ordered = sorted(data["data"], key=lambda d: d["index"])
         return [d["embedding"] for d in ordered], (data.get("usage") or {}).get(
             "total_tokens", 0)
